@@ -1,0 +1,3 @@
+from keelson.cli import main
+
+raise SystemExit(main())

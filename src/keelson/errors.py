@@ -1,0 +1,46 @@
+"""Exception tree: every error a user can cause or meet has a message and an exit code.
+
+The CLI turns these into one line on stderr (a traceback only with --debug).
+"""
+
+
+class KeelsonError(Exception):
+    """Base of every expected failure."""
+
+    exit_code = 1
+
+
+class UsageError(KeelsonError):
+    """Bad command-line input (a missing file, an impossible option)."""
+
+    exit_code = 2
+
+
+class InventoryError(KeelsonError):
+    """The inventory is malformed or breaks a rule; nothing was changed on any host."""
+
+    exit_code = 3
+
+
+class RunFailed(KeelsonError):
+    """A playbook run failed on a host (a task failed)."""
+
+    exit_code = 4
+
+
+class HostUnreachable(RunFailed):
+    """A host could not be reached over SSH."""
+
+    exit_code = 5
+
+
+class ControllerError(KeelsonError):
+    """The controller machine lacks something (Docker, debootstrap, ...)."""
+
+    exit_code = 6
+
+
+class LabError(KeelsonError):
+    """The local lab could not be created or queried."""
+
+    exit_code = 7
