@@ -87,13 +87,18 @@ def ensure_host_image(progress: Progress) -> str:
     rootfs_tag = f"{ROOTFS_REPO}:{_digest([recipe_file])}"
     if dockercli.inspect("image", rootfs_tag) is None:
         _build_rootfs(rootfs_tag, read_rootfs_recipe(recipe_file), progress)
-    files = [p for p in definition.iterdir() if p.is_file()]
+    files = [p for p in definition.iterdir() if p.is_file() and p.suffix != ".md"]
     host_tag = f"{HOST_REPO}:{_digest(files, extra=rootfs_tag)}"
     if dockercli.inspect("image", host_tag) is None:
         progress(f"building lab host image {host_tag}")
         dockercli.run(
-            "build", "--quiet", "--build-arg", f"ROOTFS_IMAGE={rootfs_tag}",
-            "--tag", host_tag, str(definition),
+            "build",
+            "--quiet",
+            "--build-arg",
+            f"ROOTFS_IMAGE={rootfs_tag}",
+            "--tag",
+            host_tag,
+            str(definition),
         )
     current = dockercli.inspect("image", HOST_IMAGE_LATEST)
     if current is None or host_tag not in current.get("RepoTags", []):

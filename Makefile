@@ -1,0 +1,39 @@
+# keelson developer entry points. `make lab` and `make test` work on a fresh Debian machine:
+# both start with `setup`, which installs what is missing (scripts/setup-host.sh).
+SHELL := /bin/bash
+VENV := .venv/bin
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+ROLES := $(notdir $(wildcard roles/*))
+NODES ?= 3
+
+.PHONY: setup lab lab-down lint unit molecule integration test bench
+
+setup:
+	scripts/setup-host.sh
+
+## The main job: a lab of $(NODES) hosts, then site.yml against it.
+lab: setup
+	keelson lab up --nodes $(NODES)
+	keelson deploy -i inventories/lab
+
+lab-down:
+	keelson lab down
+
+lint: setup
+	ruff check src tests
+	ruff format --check src tests
+	mypy
+	yamllint --strict .
+	ansible-lint
+
+unit: setup
+	pytest -q tests/unit
+
+## Every role's molecule scenario (converge, idempotence, testinfra verify) on real systemd hosts.
+molecule: setup
+	set -e; for role in $(ROLES); do echo "== molecule $$role"; molecule test -s $$role; done
+
+integration: setup
+	pytest -q tests/integration
+
+test: lint unit molecule integration

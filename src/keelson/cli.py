@@ -1,0 +1,138 @@
+"""The `keelson` command: parse arguments, call the module that does the work, map errors to
+one line and an exit code (a traceback only with --debug)."""
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from keelson import __version__, doctor, hostimage, inventory, lab
+from keelson.errors import KeelsonError
+from keelson.runner import run_playbook
+
+
+def _progress(message: str) -> None:
+    print(f"keelson: {message}", flush=True)
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    if args.lab_command == "up":
+        started = time.monotonic()
+        spec = lab.LabSpec(name=args.name, nodes=args.nodes, subnet=args.subnet)
+        inv = lab.up(spec, _progress)
+        print(
+            f"lab {args.name}: {args.nodes} hosts up in {time.monotonic() - started:.1f}s; "
+            f"inventory {inv}/hosts.yml"
+        )
+    elif args.lab_command == "down":
+        lab.down(args.name, _progress)
+        print(f"lab {args.name}: removed")
+    elif args.lab_command == "status":
+        nodes = lab.status(args.name)
+        if not nodes:
+            print(f"lab {args.name}: no hosts (run `keelson lab up`)")
+            return 1
+        print(f"{'HOST':<8}{'ADDRESS':<17}{'CONTAINER':<12}{'SYSTEMD':<12}")
+        for n in nodes:
+            print(f"{n['node']:<8}{n['address']:<17}{n['state']:<12}{n['systemd']:<12}")
+    elif args.lab_command == "image":
+        print(hostimage.ensure_host_image(_progress))
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    if args.diff and not args.check:
+        _progress("--diff without --check shows what changes while it changes it")
+    inv = inventory.resolve(args.inventory)
+    inventory.validate(inv)
+    result = run_playbook(
+        "site.yml",
+        inv,
+        kind="check" if args.check else "deploy",
+        limit=args.limit,
+        tags=args.tags,
+        check=args.check,
+        diff=args.diff,
+    )
+    result.raise_for_failure()
+    if args.check:
+        changed = result.changed_tasks
+        if changed:
+            hosts = sorted({host for host, _ in changed})
+            print(f"drift: {len(changed)} task results would change on {', '.join(hosts)}")
+        else:
+            print("no drift: the hosts match the inventory")
+    return 0
+
+
+def cmd_inventory(args: argparse.Namespace) -> int:
+    inv = inventory.resolve(args.inventory)
+    groups = inventory.validate(inv)
+    listed = ", ".join(
+        f"{g}({len(h)})" for g, h in sorted(groups.items()) if g not in ("all", "ungrouped") and h
+    )
+    print(f"inventory {inv}: ok, {len(groups['all'])} hosts; groups: {listed}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    text, ok = doctor.report(doctor.checks())
+    print(text)
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keelson",
+        description="Provision, bootstrap and operate Kubernetes clusters.",
+    )
+    parser.add_argument("--version", action="version", version=f"keelson {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_lab = sub.add_parser("lab", help="the local lab of systemd hosts in containers")
+    lab_sub = p_lab.add_subparsers(dest="lab_command", required=True)
+    p_up = lab_sub.add_parser("up", help="create the lab (idempotent) and write its inventory")
+    p_up.add_argument("--nodes", type=int, default=3, help="number of hosts (default 3)")
+    p_up.add_argument("--subnet", default=lab.LabSpec.subnet, help="lab network")
+    for name, text in (
+        ("down", "remove everything the lab made"),
+        ("status", "list lab hosts and their state"),
+        ("image", "build the lab host image if missing"),
+    ):
+        lab_sub.add_parser(name, help=text)
+    for p in lab_sub.choices.values():
+        p.add_argument("--name", default="lab", help="lab name (default: lab)")
+    p_lab.set_defaults(func=cmd_lab)
+
+    p_deploy = sub.add_parser("deploy", help="run playbooks/site.yml against an inventory")
+    p_deploy.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    p_deploy.add_argument("--limit", help="only these hosts or groups (ansible --limit)")
+    p_deploy.add_argument("--tags", help="only these tags (e.g. containerd_configure)")
+    p_deploy.add_argument("--check", action="store_true", help="change nothing (drift report)")
+    p_deploy.add_argument("--diff", action="store_true", help="show what would change")
+    p_deploy.set_defaults(func=cmd_deploy)
+
+    p_inv = sub.add_parser("inventory", help="inventory tools")
+    inv_sub = p_inv.add_subparsers(dest="inventory_command", required=True)
+    p_validate = inv_sub.add_parser("validate", help="check an inventory without touching hosts")
+    p_validate.add_argument("-i", "--inventory", required=True)
+    p_inv.set_defaults(func=cmd_inventory)
+
+    p_doctor = sub.add_parser("doctor", help="what this controller has and lacks")
+    p_doctor.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeelsonError as exc:
+        if args.debug:
+            raise
+        print(f"keelson: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("keelson: interrupted", file=sys.stderr)
+        return 130

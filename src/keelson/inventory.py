@@ -1,0 +1,86 @@
+"""Inventory loading and validation, before anything touches a host.
+
+The rules live in one place, the preflight role (`tasks/inventory.yml`); `validate` runs them on
+the controller through playbooks/validate-inventory.yml, so `keelson inventory validate` and a
+plain `ansible-playbook site.yml` refuse exactly the same inventories.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from keelson.errors import InventoryError, RunFailed
+from keelson.paths import project_root
+from keelson.runner import run_playbook
+
+
+def resolve(path: str) -> Path:
+    """The inventory path as given, or a clear error when it does not exist."""
+    inv = Path(path).expanduser()
+    if not inv.exists():
+        raise InventoryError(f"inventory not found: {path}")
+    return inv.resolve()
+
+
+def load_groups(inventory: Path) -> dict[str, list[str]]:
+    """Group -> hosts as Ansible parses INVENTORY (parse errors become InventoryError)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(project_root() / "ansible.cfg"))
+    exe = Path(sys.executable).parent / "ansible-inventory"
+    proc = subprocess.run(
+        [str(exe) if exe.exists() else "ansible-inventory", "-i", str(inventory), "--list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise InventoryError(_parse_error(proc.stderr, inventory))
+    data = json.loads(proc.stdout)
+    groups: dict[str, list[str]] = {}
+    for group, body in data.items():
+        if group == "_meta" or not isinstance(body, dict):
+            continue
+        groups[group] = _hosts_of(group, data)
+    return groups
+
+
+def _hosts_of(group: str, data: dict[str, dict[str, list[str]]]) -> list[str]:
+    body = data.get(group, {})
+    hosts = list(body.get("hosts", []))
+    for child in body.get("children", []):
+        hosts += [h for h in _hosts_of(child, data) if h not in hosts]
+    return hosts
+
+
+def _parse_error(stderr: str, inventory: Path) -> str:
+    """One line from ansible-inventory's errors: the first plugin's reason and its location."""
+    reasons = re.findall(r"Failed to parse inventory with '(\w+)' plugin: (.+)", stderr)
+    origins = re.findall(r"Origin: (\S+:\d+:\d+)", stderr)
+    if reasons:
+        # The INI plugin's complaint about a YAML file only adds noise.
+        _plugin, reason = next((r for r in reasons if r[0] != "ini"), reasons[0])
+        where = origins[0] if origins else str(inventory)
+        return f"{where}: {reason.strip()}"
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        for marker in ("[ERROR]:", "ERROR!"):
+            if marker in line:
+                return f"{inventory}: {line.split(marker, 1)[1].strip()}"
+    return f"{inventory}: cannot be parsed: {lines[-1] if lines else 'unknown error'}"
+
+
+def validate(inventory: Path) -> dict[str, list[str]]:
+    """Parse INVENTORY and run the preflight inventory rules; return its groups."""
+    groups = load_groups(inventory)
+    if not groups.get("all"):
+        raise InventoryError(f"{inventory}: defines no hosts")
+    result = run_playbook("validate-inventory.yml", inventory, kind="validate", quiet=True)
+    try:
+        result.raise_for_failure()
+    except RunFailed as exc:
+        message = result.failures[0].message if result.failures else str(exc)
+        raise InventoryError(f"{inventory}: {message}") from None
+    return groups

@@ -1,0 +1,398 @@
+"""The local lab: systemd hosts as Docker containers, reached over SSH like any VM.
+
+Every object the lab creates carries the label `io.keelson.lab=<name>`, so `down` removes exactly
+what `up` made. `up` is idempotent: an existing, running lab is left as it is.
+"""
+
+import ipaddress
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from keelson import dockercli
+from keelson.errors import LabError, UsageError
+from keelson.hostimage import ensure_host_image
+from keelson.paths import project_root, state_dir
+
+LABEL = "io.keelson.lab"
+# Every capability Docker 20.10 knows except SYS_RESOURCE, which these machines' bounding set
+# lacks (the reason --privileged fails).
+CAPABILITIES = (
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+)
+# Volumes for state that must not live on overlayfs (overlay on overlay does not work).
+NODE_VOLUMES = ("/var/lib/containerd",)
+BOOT_TIMEOUT_SECONDS = 90
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    name: str = "lab"
+    nodes: int = 3
+    subnet: str = "172.31.250.0/24"
+
+    @property
+    def network(self) -> str:
+        return f"keelson-{self.name}"
+
+    def node_name(self, index: int) -> str:
+        return f"node{index}"
+
+    def container(self, index: int) -> str:
+        return f"keelson-{self.name}-{self.node_name(index)}"
+
+    def address(self, index: int) -> str:
+        net = ipaddress.ip_network(self.subnet)
+        return str(net.network_address + 10 + index)
+
+
+def state_path(name: str) -> Path:
+    return state_dir() / "lab" / name
+
+
+def inventory_dir(name: str) -> Path:
+    return project_root() / "inventories" / name
+
+
+def _validate(spec: LabSpec) -> None:
+    if not 1 <= spec.nodes <= 20:
+        raise UsageError(f"--nodes must be between 1 and 20, got {spec.nodes}")
+    try:
+        net = ipaddress.ip_network(spec.subnet)
+    except ValueError as exc:
+        raise UsageError(f"--subnet {spec.subnet!r} is not a network: {exc}") from None
+    if net.num_addresses < spec.nodes + 16:
+        raise UsageError(f"--subnet {spec.subnet} is too small for {spec.nodes} nodes")
+
+
+def _ensure_key(name: str) -> Path:
+    key = state_path(name) / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                f"keelson-{name}",
+                "-f",
+                str(key),
+            ],
+            check=True,
+        )
+    return key
+
+
+def _ensure_network(spec: LabSpec) -> None:
+    existing = dockercli.inspect("network", spec.network)
+    if existing is not None:
+        configs = existing.get("IPAM", {}).get("Config") or [{}]
+        if configs[0].get("Subnet") != spec.subnet:
+            raise LabError(
+                f"network {spec.network} exists with subnet {configs[0].get('Subnet')}, "
+                f"not {spec.subnet}: run `keelson lab down` first"
+            )
+        return
+    dockercli.run(
+        "network",
+        "create",
+        "--driver",
+        "bridge",
+        "--subnet",
+        spec.subnet,
+        "--label",
+        f"{LABEL}={spec.name}",
+        spec.network,
+    )
+
+
+def _run_node(spec: LabSpec, index: int, image: str) -> None:
+    container = spec.container(index)
+    args = [
+        "run",
+        "--detach",
+        "--name",
+        container,
+        "--hostname",
+        spec.node_name(index),
+        "--network",
+        spec.network,
+        "--ip",
+        spec.address(index),
+        "--label",
+        f"{LABEL}={spec.name}",
+        "--label",
+        f"{LABEL}.node={spec.node_name(index)}",
+        "--stop-signal",
+        "SIGRTMIN+3",
+        "--restart",
+        "unless-stopped",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--security-opt",
+        "apparmor=unconfined",
+        "--cgroupns=private",
+        "--device-cgroup-rule",
+        "a *:* rwm",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+    ]
+    for cap in CAPABILITIES:
+        args += ["--cap-add", cap]
+    for path in NODE_VOLUMES:
+        volume = f"{container}{path.replace('/', '-')}"
+        dockercli.run("volume", "create", "--label", f"{LABEL}={spec.name}", volume)
+        args += ["--volume", f"{volume}:{path}"]
+    dockercli.run(*args, image)
+
+
+def _wait_booted(container: str) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT_SECONDS
+    state = ""
+    while time.monotonic() < deadline:
+        proc = subprocess.run(
+            ["docker", "exec", container, "systemctl", "is-system-running"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        state = proc.stdout.strip()
+        if state in ("running", "degraded"):
+            return
+        time.sleep(1)
+    raise LabError(f"{container} did not boot within {BOOT_TIMEOUT_SECONDS}s (systemd: {state!r})")
+
+
+def _authorize(container: str, public_key: str) -> None:
+    current = subprocess.run(
+        ["docker", "exec", container, "cat", "/root/.ssh/authorized_keys"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    if public_key.strip() in current:
+        return
+    dockercli.run(
+        "exec",
+        "-i",
+        container,
+        "sh",
+        "-c",
+        "install -d -m 0700 /root/.ssh && cat >> /root/.ssh/authorized_keys"
+        " && chmod 0600 /root/.ssh/authorized_keys",
+        stdin=public_key,
+    )
+
+
+def _host_key(container: str) -> str:
+    return dockercli.run("exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").strip()
+
+
+def _wait_ssh(address: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, 22), timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise LabError(f"{address}:22 does not answer: is the lab network reachable from here?")
+
+
+def groups_for(nodes: int) -> dict[str, list[str]]:
+    """Lay out the design's groups over N lab hosts (Kubespray users recognise the first three)."""
+    names = [f"node{i}" for i in range(1, nodes + 1)]
+    etcd_size = min(3, nodes) if min(3, nodes) % 2 else 1
+    return {
+        "etcd": names[:etcd_size],
+        "kube_control_plane": names[:1],
+        "kube_node": names[1:] or names[:1],
+        "ceph_mon": names[: min(3, nodes)],
+        "ceph_mgr": names[:1],
+        "ceph_osd": names[: min(3, nodes)],
+        "monitoring": names[:1],
+    }
+
+
+def _write_if_changed(path: Path, content: str, mode: int = 0o644) -> bool:
+    if path.exists() and path.read_text() == content:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(content)
+    path.chmod(mode)
+    return True
+
+
+def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
+    inv = inventory_dir(spec.name)
+    hosts = {spec.node_name(i): {"ansible_host": spec.address(i)} for i in range(1, spec.nodes + 1)}
+    children = {
+        group: {"hosts": {h: {} for h in members}}
+        for group, members in groups_for(spec.nodes).items()
+    }
+    document = {"all": {"hosts": hosts, "children": children}}
+    header = (
+        f"# Written by `keelson lab up` for lab {spec.name!r}; `keelson lab down` removes it.\n"
+    )
+    _write_if_changed(
+        inv / "hosts.yml", header + "---\n" + yaml.safe_dump(document, sort_keys=False)
+    )
+    group_vars = {
+        "ansible_user": "root",
+        "ansible_ssh_private_key_file": str(key),
+        "ansible_ssh_common_args": (
+            f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes"
+        ),
+        # Lab hosts are containers sharing this machine's kernel clock: chrony must not step it.
+        "common_chrony_set_system_clock": False,
+    }
+    _write_if_changed(
+        inv / "group_vars" / "all.yml",
+        header + "---\n" + yaml.safe_dump(group_vars, sort_keys=False),
+    )
+    return inv
+
+
+def existing_nodes(name: str) -> list[dict[str, str]]:
+    """Containers of lab NAME: [{'node', 'container', 'state', 'address'}], ordered by node."""
+    out = dockercli.run(
+        "ps",
+        "--all",
+        "--filter",
+        f"label={LABEL}={name}",
+        "--format",
+        '{{.Names}}\t{{.State}}\t{{.Label "' + LABEL + '.node"}}',
+    )
+    nodes = []
+    for line in out.splitlines():
+        container, state, node = line.split("\t")
+        info = dockercli.inspect("container", container) or {}
+        networks = info.get("NetworkSettings", {}).get("Networks", {})
+        address = next((n.get("IPAddress", "") for n in networks.values()), "")
+        nodes.append({"node": node, "container": container, "state": state, "address": address})
+    return sorted(nodes, key=lambda n: int(n["node"].removeprefix("node") or 0))
+
+
+def up(spec: LabSpec, progress: Progress) -> Path:
+    """Create (or complete) the lab and write its inventory; return the inventory directory."""
+    _validate(spec)
+    present = existing_nodes(spec.name)
+    if len(present) > spec.nodes:
+        raise UsageError(
+            f"lab {spec.name!r} has {len(present)} nodes; --nodes {spec.nodes} would remove some:"
+            " run `keelson lab down` first"
+        )
+    image = ensure_host_image(progress)
+    key = _ensure_key(spec.name)
+    _ensure_network(spec)
+    public_key = key.with_suffix(".pub").read_text()
+    by_container = {n["container"]: n for n in present}
+    host_keys = []
+    for i in range(1, spec.nodes + 1):
+        container = spec.container(i)
+        node = by_container.get(container)
+        if node is None:
+            progress(f"creating {spec.node_name(i)} ({spec.address(i)})")
+            _run_node(spec, i, image)
+        elif node["state"] != "running":
+            progress(f"starting {spec.node_name(i)}")
+            dockercli.run("start", container)
+    for i in range(1, spec.nodes + 1):
+        container = spec.container(i)
+        _wait_booted(container)
+        _authorize(container, public_key)
+        host_keys.append(f"{spec.address(i)} {_host_key(container)}")
+        _wait_ssh(spec.address(i))
+    known_hosts = state_path(spec.name) / "known_hosts"
+    _write_if_changed(known_hosts, "\n".join(host_keys) + "\n", 0o600)
+    return write_inventory(spec, key, known_hosts)
+
+
+def down(name: str, progress: Progress) -> None:
+    """Remove every container, volume and network labelled for lab NAME, its keys and inventory."""
+    for node in existing_nodes(name):
+        progress(f"removing {node['node']}")
+        dockercli.run("rm", "--force", "--volumes", node["container"])
+    label = f"label={LABEL}={name}"
+    for volume in dockercli.run("volume", "ls", "--quiet", "--filter", label).split():
+        dockercli.run("volume", "rm", "--force", volume)
+    for network in dockercli.run("network", "ls", "--quiet", "--filter", label).split():
+        dockercli.run("network", "rm", network)
+    inv = inventory_dir(name)
+    if _lab_written(inv):
+        shutil.rmtree(inv)
+    if state_path(name).exists():
+        shutil.rmtree(state_path(name))
+
+
+def _lab_written(inv: Path) -> bool:
+    """True when INV is a lab inventory (never remove a hand-written one by name clash)."""
+    hosts = inv / "hosts.yml"
+    return hosts.is_file() and hosts.read_text().startswith("# Written by `keelson lab up`")
+
+
+def status(name: str) -> list[dict[str, str]]:
+    """Each lab host with its container state and systemd state."""
+    nodes = existing_nodes(name)
+    for node in nodes:
+        if node["state"] == "running":
+            proc = subprocess.run(
+                ["docker", "exec", node["container"], "systemctl", "is-system-running"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            node["systemd"] = proc.stdout.strip() or "unknown"
+        else:
+            node["systemd"] = "-"
+    return nodes

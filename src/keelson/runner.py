@@ -1,0 +1,374 @@
+"""Drive ansible-playbook through ansible-runner: live progress, a recap, a record of every run.
+
+The runner thread puts each event on a queue; the calling thread renders progress from it (one
+line per finished task, plus a live status line on a terminal) and, at the end, a per-host recap.
+Every run keeps its artifacts (events, stdout) under <state>/runs/<run id>/ as the audit trail.
+"""
+
+import difflib
+import json
+import os
+import queue
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import ansible_runner
+
+from keelson.errors import HostUnreachable, InventoryError, KeelsonError, RunFailed
+from keelson.paths import project_root, state_dir
+
+STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
+RECAP_COLUMNS = (
+    ("ok", "ok"),
+    ("changed", "changed"),
+    ("failed", "failures"),
+    ("unreachable", "dark"),
+    ("skipped", "skipped"),
+)
+
+
+@dataclass
+class Failure:
+    host: str
+    task: str
+    message: str
+    unreachable: bool = False
+
+
+@dataclass
+class TaskProgress:
+    name: str
+    started: float
+    hosts: set[str] = field(default_factory=set)
+    results: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    run_dir: Path
+    rc: int
+    status: str
+    stats: dict[str, dict[str, int]]
+    failures: list[Failure]
+    changed_tasks: list[tuple[str, str]]
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and not self.failures
+
+    def changed_total(self) -> int:
+        return sum(self.stats.get("changed", {}).values())
+
+    def raise_for_failure(self) -> None:
+        """Raise the error that says in one line why the run failed."""
+        if self.ok:
+            return
+        unreachable = [f for f in self.failures if f.unreachable]
+        if unreachable:
+            first = unreachable[0]
+            others = len({f.host for f in unreachable}) - 1
+            more = f" (and {others} more)" if others else ""
+            raise HostUnreachable(f"host {first.host} unreachable{more}: {first.message}")
+        if self.failures:
+            first = self.failures[0]
+            raise RunFailed(f"task '{first.task}' failed on {first.host}: {first.message}")
+        raise RunFailed(_error_line(self.run_dir, self.run_id))
+
+
+def new_run_id(kind: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{kind}-{secrets.token_hex(2)}"
+
+
+def _one_line(text: Any) -> str:
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return " | ".join(lines) if lines else "(no message)"
+
+
+def _error_line(run_dir: Path, run_id: str) -> str:
+    """The ansible error from a run that failed before any task (parse errors, bad inventory)."""
+    stdout = run_dir / "artifacts" / run_id / "stdout"
+    text = stdout.read_text(errors="replace") if stdout.exists() else ""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith(("ERROR!", "[ERROR]")):
+            message = stripped.removeprefix("ERROR!").removeprefix("[ERROR]:").strip()
+            if not message and i + 1 < len(lines):
+                message = lines[i + 1].strip()
+            return message
+    return f"ansible-playbook failed; see {stdout}"
+
+
+def _format_elapsed(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def _render_diff(diff: Any) -> list[str]:
+    """Unified diff lines from a module's diff result (a dict or a list of dicts)."""
+    items = diff if isinstance(diff, list) else [diff]
+    lines: list[str] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        if "prepared" in item:
+            lines += str(item["prepared"]).splitlines()
+            continue
+        before, after = item.get("before", ""), item.get("after", "")
+        if not isinstance(before, str) or not isinstance(after, str):
+            before = json.dumps(before, indent=2, sort_keys=True)
+            after = json.dumps(after, indent=2, sort_keys=True)
+        lines += difflib.unified_diff(
+            before.splitlines(),
+            after.splitlines(),
+            str(item.get("before_header", "before")),
+            str(item.get("after_header", "after")),
+            lineterm="",
+        )
+    return lines
+
+
+class ProgressRenderer:
+    """Turns runner events into lines a person can follow."""
+
+    def __init__(self, out: TextIO | None, show_diff: bool) -> None:
+        self.out = out
+        self.show_diff = show_diff
+        self.live = out is not None and out.isatty()
+        self.start = time.monotonic()
+        self.play = ""
+        self.task: TaskProgress | None = None
+        self.failures: list[Failure] = []
+        self.changed_tasks: list[tuple[str, str]] = []
+        self.stats: dict[str, dict[str, int]] = {}
+        self._live_shown = False
+
+    def _stamp(self) -> str:
+        return f"[{_format_elapsed(time.monotonic() - self.start):>5}]"
+
+    def _print(self, line: str) -> None:
+        if self.out is None:
+            return
+        self._clear_live()
+        print(line, file=self.out, flush=True)
+
+    def _clear_live(self) -> None:
+        if self.out is not None and self._live_shown:
+            self.out.write("\r\033[K")
+            self._live_shown = False
+
+    def tick(self) -> None:
+        """Refresh the live status line (terminal only)."""
+        if self.out is None or not self.live or self.task is None:
+            return
+        done = len(self.task.results)
+        failed = sum(1 for r in self.task.results.values() if r in ("failed", "unreachable"))
+        line = (
+            f"{self._stamp()} {self.play} > {self.task.name}  "
+            f"{done}/{len(self.task.hosts)} hosts done, {failed} failed"
+        )
+        self.out.write("\r\033[K" + line[: os.get_terminal_size(self.out.fileno()).columns - 1])
+        self.out.flush()
+        self._live_shown = True
+
+    def _finish_task(self) -> None:
+        task = self.task
+        if task is None:
+            return
+        self.task = None
+        if not task.results:
+            return
+        counts: dict[str, int] = {}
+        for outcome in task.results.values():
+            counts[outcome] = counts.get(outcome, 0) + 1
+        summary = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        took = time.monotonic() - task.started
+        self._print(f"{self._stamp()}   {task.name}  {summary}  ({took:.1f}s)")
+
+    def handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("event", "")
+        data = event.get("event_data", {})
+        if kind == "playbook_on_play_start":
+            self._finish_task()
+            self.play = data.get("play", "") or data.get("name", "")
+            pattern = data.get("play_pattern", "")
+            self._print(f"{self._stamp()} PLAY {self.play}  [{pattern}]")
+        elif kind == "playbook_on_task_start":
+            self._finish_task()
+            role = data.get("role")
+            name = data.get("task") or data.get("name", "")
+            label = f"{role} : {name}" if role and not name.startswith(f"{role} :") else name
+            self.task = TaskProgress(label, time.monotonic())
+        elif kind.startswith("runner_on_") or kind.startswith("runner_item_on_"):
+            self._host_result(kind, data)
+        elif kind == "playbook_on_stats":
+            self._finish_task()
+            self.stats = {key: dict(data.get(key) or {}) for key in STAT_KEYS}
+
+    def _host_result(self, kind: str, data: dict[str, Any]) -> None:
+        host = data.get("host", "?")
+        res = data.get("res", {}) or {}
+        task_name = self.task.name if self.task else data.get("task", "")
+        if kind == "runner_on_start":
+            if self.task is not None:
+                self.task.hosts.add(host)
+            return
+        if kind.startswith("runner_item_on_"):
+            return
+        outcome = {
+            "runner_on_ok": "changed" if res.get("changed") else "ok",
+            "runner_on_failed": "ignored" if data.get("ignore_errors") else "failed",
+            "runner_on_unreachable": "unreachable",
+            "runner_on_skipped": "skipped",
+        }.get(kind)
+        if outcome is None:
+            return
+        if self.task is not None:
+            self.task.results[host] = outcome
+        if outcome == "failed":
+            message = _one_line(res.get("msg") or res.get("stderr") or res.get("reason", ""))
+            self.failures.append(Failure(host, task_name, message))
+            self._print(f"{self._stamp()}   FAILED {host}: {task_name}: {message}")
+        elif outcome == "unreachable":
+            message = _one_line(res.get("msg", ""))
+            self.failures.append(Failure(host, task_name, message, unreachable=True))
+            self._print(f"{self._stamp()}   UNREACHABLE {host}: {message}")
+        elif outcome == "changed":
+            self.changed_tasks.append((host, task_name))
+            if self.show_diff and res.get("diff"):
+                self._print(f"{self._stamp()}   changed {host}: {task_name}")
+                for line in _render_diff(res["diff"]):
+                    self._print(f"          {line}")
+
+    def recap(self, result: RunResult) -> None:
+        if self.out is None:
+            return
+        self._clear_live()
+        hosts = sorted({h for per_host in self.stats.values() for h in per_host})
+        if hosts:
+            width = max(len(h) for h in hosts) + 2
+            header = "HOST".ljust(width) + "".join(f"{name:>13}" for name, _ in RECAP_COLUMNS)
+            print(f"\n{header}", file=self.out)
+            for host in hosts:
+                row = "".join(
+                    f"{self.stats.get(key, {}).get(host, 0):>13}" for _, key in RECAP_COLUMNS
+                )
+                print(host.ljust(width) + row, file=self.out)
+        state = "ok" if result.ok else "FAILED"
+        print(
+            f"\nrun {result.run_id}: {state} in {_format_elapsed(result.elapsed)}, "
+            f"{result.changed_total()} changed; artifacts: {result.run_dir}",
+            file=self.out,
+        )
+        self.out.flush()
+
+
+def _ansible_env() -> dict[str, str]:
+    root = project_root()
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+        "ANSIBLE_ROLES_PATH": str(root / "roles"),
+        "ANSIBLE_FORCE_COLOR": "false",
+        "ANSIBLE_NOCOLOR": "true",
+        "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+    }
+
+
+def _enqueue(events: "queue.Queue[dict[str, Any]]") -> Callable[[dict[str, Any]], bool]:
+    def handler(event: dict[str, Any]) -> bool:
+        events.put(event)
+        return True
+
+    return handler
+
+
+def run_playbook(
+    playbook: str,
+    inventory: Path,
+    *,
+    kind: str,
+    limit: str | None = None,
+    tags: str | None = None,
+    check: bool = False,
+    diff: bool = False,
+    extravars: dict[str, Any] | None = None,
+    out: TextIO | None = None,
+    quiet: bool = False,
+) -> RunResult:
+    """Run playbooks/PLAYBOOK against INVENTORY, rendering progress to OUT; never raises on a
+    failed run (the caller decides), only on a missing playbook or inventory."""
+    out = out if out is not None else sys.stdout
+    root = project_root()
+    playbook_path = root / "playbooks" / playbook
+    if not playbook_path.is_file():
+        raise KeelsonError(f"playbook not found: {playbook_path}")
+    if not inventory.exists():
+        raise InventoryError(f"inventory not found: {inventory}")
+    run_id = new_run_id(kind)
+    run_dir = state_dir() / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    cmdline = " ".join(flag for flag, on in (("--check", check), ("--diff", diff)) if on)
+    renderer = ProgressRenderer(None if quiet else out, diff)
+    events: queue.Queue[dict[str, Any]] = queue.Queue()
+    started = time.monotonic()
+    thread, runner = ansible_runner.run_async(
+        private_data_dir=str(run_dir),
+        ident=run_id,
+        playbook=str(playbook_path),
+        inventory=str(inventory.resolve()),
+        limit=limit,
+        tags=tags,
+        cmdline=cmdline or None,
+        extravars=extravars or {},
+        envvars=_ansible_env(),
+        event_handler=_enqueue(events),
+        quiet=True,
+        suppress_env_files=True,
+    )
+    while thread.is_alive() or not events.empty():
+        try:
+            renderer.handle(events.get(timeout=0.5))
+        except queue.Empty:
+            renderer.tick()
+    thread.join()
+    result = RunResult(
+        run_id=run_id,
+        run_dir=run_dir,
+        rc=int(runner.rc if runner.rc is not None else 1),
+        status=str(runner.status),
+        stats=renderer.stats,
+        failures=renderer.failures,
+        changed_tasks=renderer.changed_tasks,
+        elapsed=time.monotonic() - started,
+    )
+    (run_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "playbook": playbook,
+                "inventory": str(inventory.resolve()),
+                "limit": limit,
+                "tags": tags,
+                "check": check,
+                "diff": diff,
+                "rc": result.rc,
+                "status": result.status,
+                "elapsed_seconds": round(result.elapsed, 1),
+                "stats": result.stats,
+                "failures": [f.__dict__ for f in result.failures],
+            },
+            indent=2,
+        )
+    )
+    renderer.recap(result)
+    return result

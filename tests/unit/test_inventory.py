@@ -1,0 +1,55 @@
+"""Inventory parsing through the real ansible-inventory with the project's ansible.cfg."""
+
+from pathlib import Path
+
+import pytest
+
+from keelson.errors import InventoryError
+from keelson.inventory import load_groups, resolve
+
+GOOD = """\
+all:
+  hosts:
+    a: {ansible_host: 192.0.2.1}
+    b: {ansible_host: 192.0.2.2}
+  children:
+    etcd:
+      hosts:
+        a: {}
+    kube_node:
+      hosts:
+        a: {}
+        b: {}
+"""
+
+DUPLICATE = """\
+all:
+  hosts:
+    a: {ansible_host: 192.0.2.1}
+    a: {ansible_host: 192.0.2.9}
+"""
+
+
+def test_groups_include_hosts_of_children(tmp_path: Path) -> None:
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(GOOD)
+    groups = load_groups(inv)
+    assert sorted(groups["all"]) == ["a", "b"]
+    assert groups["etcd"] == ["a"]
+    assert groups["kube_node"] == ["a", "b"]
+
+
+def test_a_host_defined_twice_is_a_parse_error(tmp_path: Path) -> None:
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(DUPLICATE)
+    with pytest.raises(InventoryError) as err:
+        load_groups(inv)
+    message = str(err.value)
+    assert str(inv) in message
+    assert "duplicate mapping key 'a'" in message
+    assert "\n" not in message
+
+
+def test_missing_inventory_is_named() -> None:
+    with pytest.raises(InventoryError, match="inventory not found: /no/such/inventory"):
+        resolve("/no/such/inventory")

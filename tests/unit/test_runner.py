@@ -1,0 +1,153 @@
+"""Progress rendering and outcome mapping, fed with events shaped like ansible-runner's."""
+
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keelson.errors import HostUnreachable, RunFailed
+from keelson.runner import ProgressRenderer, RunResult, _render_diff
+
+
+def event(kind: str, **data: Any) -> dict[str, Any]:
+    return {"event": kind, "event_data": data}
+
+
+def play(renderer: ProgressRenderer, events: list[dict[str, Any]]) -> None:
+    for e in events:
+        renderer.handle(e)
+
+
+def result_of(renderer: ProgressRenderer, rc: int) -> RunResult:
+    return RunResult(
+        run_id="r1",
+        run_dir=Path("/nonexistent"),
+        rc=rc,
+        status="failed" if rc else "successful",
+        stats=renderer.stats,
+        failures=renderer.failures,
+        changed_tasks=renderer.changed_tasks,
+        elapsed=1.0,
+    )
+
+
+RUN = [
+    event("playbook_on_play_start", play="Common host setup", play_pattern="all"),
+    event("playbook_on_task_start", task="Install base packages", role="common"),
+    event("runner_on_start", host="node1"),
+    event("runner_on_start", host="node2"),
+    event("runner_on_ok", host="node1", res={"changed": True}),
+    event("runner_on_failed", host="node2", res={"msg": "No package matching 'x'\nis available"}),
+    event(
+        "playbook_on_stats",
+        ok={"node1": 5, "node2": 4},
+        changed={"node1": 1},
+        failures={"node2": 1},
+        dark={},
+        skipped={},
+        rescued={},
+        ignored={},
+    ),
+]
+
+
+def test_task_line_counts_outcomes_and_failure_is_one_line() -> None:
+    out = io.StringIO()
+    renderer = ProgressRenderer(out, show_diff=False)
+    play(renderer, RUN)
+    text = out.getvalue()
+    assert "PLAY Common host setup  [all]" in text
+    failed = "FAILED node2: common : Install base packages: No package matching 'x' | is available"
+    assert failed in text
+    assert "common : Install base packages  changed=1 failed=1" in text
+    with pytest.raises(RunFailed, match="task 'common : Install base packages' failed on node2"):
+        result_of(renderer, rc=2).raise_for_failure()
+
+
+def test_recap_lists_every_host_with_counts() -> None:
+    out = io.StringIO()
+    renderer = ProgressRenderer(out, show_diff=False)
+    play(renderer, RUN)
+    renderer.recap(result_of(renderer, rc=2))
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in out.getvalue().splitlines()
+        if line.startswith("node")
+    }
+    assert rows["node1"] == ["5", "1", "0", "0", "0"]
+    assert rows["node2"] == ["4", "0", "1", "0", "0"]
+    assert "FAILED in 0:01" in out.getvalue()
+
+
+def test_unreachable_wins_over_failed_and_names_the_host() -> None:
+    renderer = ProgressRenderer(None, show_diff=False)
+    play(
+        renderer,
+        [
+            event("playbook_on_task_start", task="Gathering Facts"),
+            event("runner_on_unreachable", host="node3", res={"msg": "ssh: connect: timed out"}),
+            event("runner_on_failed", host="node1", res={"msg": "boom"}),
+        ],
+    )
+    with pytest.raises(HostUnreachable, match="host node3 unreachable: ssh: connect"):
+        result_of(renderer, rc=4).raise_for_failure()
+
+
+def test_ignored_failures_do_not_fail_the_run() -> None:
+    renderer = ProgressRenderer(None, show_diff=False)
+    play(
+        renderer,
+        [
+            event("playbook_on_task_start", task="Probe"),
+            event("runner_on_failed", host="node1", ignore_errors=True, res={"msg": "expected"}),
+        ],
+    )
+    result = result_of(renderer, rc=0)
+    assert result.ok
+    result.raise_for_failure()
+
+
+def test_changed_tasks_are_recorded_with_diffs_in_diff_mode() -> None:
+    out = io.StringIO()
+    renderer = ProgressRenderer(out, show_diff=True)
+    play(
+        renderer,
+        [
+            event("playbook_on_task_start", task="Template chrony.conf", role="common"),
+            event(
+                "runner_on_ok",
+                host="node1",
+                res={
+                    "changed": True,
+                    "diff": [
+                        {
+                            "before": "server a\n",
+                            "after": "server b\n",
+                            "before_header": "/etc/chrony/chrony.conf",
+                            "after_header": "/etc/chrony/chrony.conf",
+                        }
+                    ],
+                },
+            ),
+        ],
+    )
+    assert renderer.changed_tasks == [("node1", "common : Template chrony.conf")]
+    assert "-server a" in out.getvalue()
+    assert "+server b" in out.getvalue()
+
+
+def test_render_diff_handles_prepared_and_structured_values() -> None:
+    assert _render_diff({"prepared": "line1\nline2"}) == ["line1", "line2"]
+    lines = _render_diff({"before": {"state": "stopped"}, "after": {"state": "started"}})
+    assert '-  "state": "stopped"' in lines
+    assert '+  "state": "started"' in lines
+
+
+def test_failed_run_without_events_reports_ansible_error(tmp_path: Path) -> None:
+    stdout = tmp_path / "artifacts" / "r1" / "stdout"
+    stdout.parent.mkdir(parents=True)
+    stdout.write_text("[WARNING]: x\n[ERROR]: the playbook: site.yml could not be found\n")
+    result = RunResult("r1", tmp_path, 1, "failed", {}, [], [], 0.1)
+    with pytest.raises(RunFailed, match=r"^the playbook: site.yml could not be found$"):
+        result.raise_for_failure()
