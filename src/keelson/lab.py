@@ -276,7 +276,7 @@ def _write_if_changed(path: Path, content: str, mode: int = 0o644) -> bool:
 def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
     inv = inventory_dir(spec.name)
     hosts = {spec.node_name(i): {"ansible_host": spec.address(i)} for i in range(1, spec.nodes + 1)}
-    children = {
+    children: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         group: {"hosts": {h: {} for h in members}}
         for group, members in groups_for(spec.nodes).items()
     }
