@@ -1,0 +1,62 @@
+"""A lab of its own for the integration tests (name `itest`), so a developer's `lab` survives."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = "itest"
+SUBNET = "172.31.251.0/24"
+KEELSON = [sys.executable, "-m", "keelson"]
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def record(self) -> dict[str, object]:
+        """run.json of the playbook run this command made (the last one it printed)."""
+        found = re.findall(r"artifacts: (\S+)", self.out)
+        assert found, f"no run record in output:\n{self.out}\n{self.err}"
+        data: dict[str, object] = json.loads((Path(found[-1]) / "run.json").read_text())
+        return data
+
+
+def keelson(*args: str) -> Run:
+    proc = subprocess.run(
+        [*KEELSON, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, KEELSON_ROOT=str(ROOT)),
+    )
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+def docker_exec(node: str, *cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "exec", f"keelson-{LAB}-{node}", *cmd],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Path]:
+    up = keelson("lab", "up", "--name", LAB, "--nodes", "3", "--subnet", SUBNET)
+    assert up.code == 0, up.err
+    yield ROOT / "inventories" / LAB
+    if not os.environ.get("KEELSON_KEEP_LAB"):
+        keelson("lab", "down", "--name", LAB)
