@@ -1,0 +1,75 @@
+"""Wall times of the foundation's main job, printed as a table (never asserted).
+
+    .venv/bin/python tests/bench/foundation.py [--cold] [--nodes 3]
+
+--cold removes the lab images first, so `lab up` includes debootstrap and the image build.
+Uses its own lab (`bench`, 172.31.253.0/24) and removes it at the end.
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = "bench"
+
+
+def timed(label: str, *args: str, results: list[tuple[str, float]]) -> None:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "keelson", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        sys.exit(f"{label} failed ({proc.returncode}): {proc.stderr.strip()}")
+    results.append((label, elapsed))
+    print(f"{label:<34}{elapsed:8.1f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cold", action="store_true", help="rebuild the lab images first")
+    parser.add_argument("--nodes", type=int, default=3)
+    args = parser.parse_args()
+    if args.cold:
+        for repo in ("keelson/lab-host", "keelson/rootfs"):
+            ids = subprocess.run(
+                ["docker", "images", "-q", repo], capture_output=True, text=True, check=True
+            ).stdout.split()
+            if ids:
+                subprocess.run(["docker", "rmi", "-f", *set(ids)], capture_output=True, check=False)
+    inv = str(ROOT / "inventories" / LAB)
+    lab = ["--name", LAB]
+    up = ["lab", "up", *lab, "--nodes", str(args.nodes), "--subnet", "172.31.253.0/24"]
+    results: list[tuple[str, float]] = []
+    try:
+        timed("lab up (cold)" if args.cold else "lab up (images cached)", *up, results=results)
+        timed("lab up again (warm)", *up, results=results)
+        timed("main job, first run", "deploy", "-i", inv, results=results)
+        timed("main job, second run", "deploy", "-i", inv, results=results)
+        timed(
+            "drift report (--check --diff)",
+            "deploy",
+            "-i",
+            inv,
+            "--check",
+            "--diff",
+            results=results,
+        )
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "keelson", "lab", "down", *lab],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        )
+
+
+if __name__ == "__main__":
+    main()
