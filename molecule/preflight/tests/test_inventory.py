@@ -1,0 +1,174 @@
+"""Inventory checks (playbooks/validate-inventory.yml): controller only, no host is contacted.
+
+Every host points at a closed loopback port, so a check that tried to connect would fail.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import Run
+
+Validate = Callable[[Path], Run]
+
+GOOD = """\
+all:
+  vars:
+    ansible_connection: ssh
+    ansible_port: 1
+    preflight_fail_on_swap: false
+  children:
+    etcd:
+      hosts:
+        node1: {ansible_host: 127.0.0.11}
+    kube_control_plane:
+      hosts:
+        node1:
+    kube_node:
+      hosts:
+        node2: {ansible_host: 127.0.0.12}
+        node3: {ansible_host: 127.0.0.13}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "hosts.yml") -> Path:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_good_inventory_passes_without_reaching_any_host(
+    tmp_path: Path, validate_inventory: Validate
+) -> None:
+    result = validate_inventory(write(tmp_path, GOOD))
+    assert result.rc == 0, result
+    assert "Inventory OK: 3 hosts" in result.text
+    assert "unreachable=0" in result.text and "changed=0" in result.text
+
+
+def test_unknown_variable_is_named_with_a_suggestion(
+    tmp_path: Path, validate_inventory: Validate
+) -> None:
+    inventory = write(tmp_path, GOOD)
+    write(tmp_path, "preflight_max_clock_skew_secnds: 3\n", "group_vars/kube_node.yml")
+    result = validate_inventory(inventory)
+    assert result.rc != 0, result
+    assert (
+        "- node2, node3: unknown variable 'preflight_max_clock_skew_secnds' (did you mean "
+        "'preflight_max_clock_skew_seconds'?)" in result.text
+    ), result
+
+
+def test_problem_on_every_host_is_one_line(tmp_path: Path, validate_inventory: Validate) -> None:
+    inventory = write(tmp_path, GOOD)
+    write(tmp_path, "preflight_nonsense: 1\n", "group_vars/all.yml")
+    result = validate_inventory(inventory)
+    assert result.rc != 0, result
+    assert "- all hosts: unknown variable 'preflight_nonsense'" in result.text, result
+    assert "has 1 problem(s)" in result.text
+
+
+def test_boolean_given_as_string_is_refused(tmp_path: Path, validate_inventory: Validate) -> None:
+    inventory = write(tmp_path, GOOD)
+    write(tmp_path, 'preflight_fail_on_swap: "yes"\n', "host_vars/node2.yml")
+    result = validate_inventory(inventory)
+    assert result.rc != 0, result
+    assert (
+        "- node2: preflight_fail_on_swap is 'yes' (a string), not a boolean: "
+        "write true or false without quotes" in result.text
+    ), result
+
+
+def test_ini_boolean_is_a_string_and_refused(tmp_path: Path, validate_inventory: Validate) -> None:
+    inventory = write(
+        tmp_path,
+        """\
+        [etcd]
+        node1 ansible_host=127.0.0.11 ansible_port=1 preflight_fail_on_swap=true
+        [kube_control_plane]
+        node1
+        [kube_node]
+        node1
+        """,
+        "hosts.ini",
+    )
+    result = validate_inventory(inventory)
+    assert result.rc != 0, result
+    assert "- node1: preflight_fail_on_swap is 'true' (a string), not a boolean" in result.text
+
+
+def test_even_etcd_group_is_refused(tmp_path: Path, validate_inventory: Validate) -> None:
+    inventory = write(
+        tmp_path,
+        GOOD.replace(
+            "        node1: {ansible_host: 127.0.0.11}\n",
+            "        node1: {ansible_host: 127.0.0.11}\n        node2:\n",
+        ),
+    )
+    result = validate_inventory(inventory)
+    assert result.rc != 0, result
+    assert "- group 'etcd' has 2 hosts (node1, node2)" in result.text, result
+    assert "odd number of members (1, 3, 5)" in result.text
+
+
+def test_missing_group_is_named(tmp_path: Path, validate_inventory: Validate) -> None:
+    result = validate_inventory(write(tmp_path, GOOD.replace("kube_node:", "kube_nodes:")))
+    assert result.rc != 0, result
+    assert (
+        "- group 'kube_node' is missing or empty: put at least one host in it "
+        "(did you mean 'kube_nodes'?)" in result.text
+    ), result
+
+
+def test_empty_inventory_is_refused(tmp_path: Path, validate_inventory: Validate) -> None:
+    result = validate_inventory(write(tmp_path, "all:\n  children:\n    etcd:\n"))
+    assert result.rc != 0, result
+    for group in ("etcd", "kube_control_plane", "kube_node"):
+        assert f"- group '{group}' is missing or empty" in result.text, result
+
+
+def test_two_hosts_with_the_same_address_are_refused(
+    tmp_path: Path, validate_inventory: Validate
+) -> None:
+    result = validate_inventory(write(tmp_path, GOOD.replace("127.0.0.13", "127.0.0.12")))
+    assert result.rc != 0, result
+    assert "- node2, node3: same address '127.0.0.12': each host needs its own" in result.text
+
+
+def test_every_problem_is_reported_in_one_run(tmp_path: Path, validate_inventory: Validate) -> None:
+    inventory = write(
+        tmp_path,
+        GOOD.replace("127.0.0.13", "127.0.0.12").replace("kube_control_plane:", "control_plane:"),
+    )
+    write(tmp_path, "preflight_fail_on_swap: 'no'\n", "host_vars/node3.yml")
+    result = validate_inventory(inventory)
+    assert result.rc != 0, result
+    assert "The inventory has 3 problem(s)" in result.text, result
+
+
+def test_a_host_defined_twice_is_a_parse_error(
+    tmp_path: Path, validate_inventory: Validate
+) -> None:
+    inventory = write(
+        tmp_path,
+        """\
+        all:
+          children:
+            etcd:
+              hosts:
+                node1: {ansible_host: 127.0.0.11}
+                node1: {ansible_host: 127.0.0.12}
+            kube_control_plane:
+              hosts:
+                node1:
+            kube_node:
+              hosts:
+                node1:
+        """,
+    )
+    result = validate_inventory(inventory)
+    assert result.rc != 0, result
+    assert "Found duplicate mapping key 'node1'" in result.text, result
