@@ -1,0 +1,131 @@
+"""Verify the containerd role on the molecule hosts: service, merged config, registries, crictl
+and a real container started from an image imported without any registry."""
+
+import tomllib
+
+import pytest
+
+IMAGE = "docker.io/keelson/test-busybox:latest"
+IMAGE_ARCHIVE = "/root/test-busybox.tar"
+CERTS_D = "/etc/containerd/certs.d"
+SOCKET = "/run/containerd/containerd.sock"
+
+
+def journal(host, unit):
+    return host.run(f"journalctl -u {unit} --no-pager -n 50").stdout
+
+
+def config_dump(host):
+    dump = host.run("containerd config dump")
+    assert dump.rc == 0, dump.stderr
+    return tomllib.loads(dump.stdout)
+
+
+def cri_settings(config):
+    """(sandbox image, runc options, registry section) wherever the config version puts them."""
+    plugins = config["plugins"]
+    if config["version"] >= 3:
+        images = plugins["io.containerd.cri.v1.images"]
+        runtime = plugins["io.containerd.cri.v1.runtime"]
+        runc = runtime["containerd"]["runtimes"]["runc"]
+        return images["pinned_images"]["sandbox"], runc["options"], images["registry"]
+    cri = plugins["io.containerd.grpc.v1.cri"]
+    runc = cri["containerd"]["runtimes"]["runc"]
+    return cri["sandbox_image"], runc["options"], cri["registry"]
+
+
+@pytest.mark.parametrize("package", ["containerd", "runc"])
+def test_package_installed(host, package):
+    assert host.package(package).is_installed
+
+
+def test_service_running_and_enabled(host):
+    service = host.service("containerd")
+    assert service.is_running, journal(host, "containerd")
+    assert service.is_enabled
+
+
+def test_socket_exists(host):
+    assert host.file(SOCKET).is_socket
+
+
+def test_config_file(host):
+    config = host.file("/etc/containerd/config.toml")
+    assert config.user == "root"
+    assert config.mode == 0o644
+    assert "Ansible managed" in config.content_string
+
+
+def test_merged_config(host):
+    config = config_dump(host)
+    sandbox, runc_options, registry = cri_settings(config)
+    assert sandbox == "registry.k8s.io/pause:3.10"
+    assert runc_options["SystemdCgroup"] is True
+    assert registry["config_path"] == CERTS_D
+    assert config["root"] == "/var/lib/containerd"
+    assert config["state"] == "/run/containerd"
+
+
+def test_cri_plugin_loaded(host):
+    """containerd starts without the CRI plugin (status "error") when its config is wrong."""
+    plugins = host.check_output("ctr plugins ls")
+    rows = [row.split() for row in plugins.splitlines()[1:] if row.strip()]
+    status = {(row[0], row[1]): row[-1] for row in rows}
+    cri = status.get(("io.containerd.grpc.v1", "cri"))
+    assert cri == "ok", f"{plugins}\n{journal(host, 'containerd')}"
+
+
+def test_private_registry_hosts_toml(host):
+    hosts_toml = host.file(f"{CERTS_D}/registry.lab:5000/hosts.toml")
+    assert hosts_toml.mode == 0o644
+    config = tomllib.loads(hosts_toml.content_string)
+    assert config["server"] == "http://registry.lab:5000"
+    assert config["host"] == {
+        "https://mirror.lab:5443": {
+            "capabilities": ["pull", "resolve"],
+            "ca": "/etc/ssl/certs/ca-certificates.crt",
+        }
+    }
+
+
+def test_docker_hub_hosts_toml(host):
+    config = tomllib.loads(host.file(f"{CERTS_D}/docker.io/hosts.toml").content_string)
+    assert config["server"] == "https://registry-1.docker.io"
+    # Mirrors keep the order of the list: containerd tries them in that order.
+    assert list(config["host"]) == ["http://mirror.lab:5000", "https://harbor.lab/v2/proxy-docker"]
+    assert config["host"]["http://mirror.lab:5000"]["skip_verify"] is True
+    assert config["host"]["https://harbor.lab/v2/proxy-docker"] == {
+        "capabilities": ["pull"],
+        "override_path": True,
+    }
+
+
+def test_unlisted_registry_removed(host):
+    assert not host.file(f"{CERTS_D}/stale.example").exists
+    listed = sorted(host.file(CERTS_D).listdir())
+    assert listed == ["docker.io", "registry.lab:5000"]
+
+
+def test_crictl_config(host):
+    crictl = host.file("/etc/crictl.yaml")
+    assert crictl.mode == 0o644
+    assert f"runtime-endpoint: unix://{SOCKET}" in crictl.content_string
+    assert f"image-endpoint: unix://{SOCKET}" in crictl.content_string
+
+
+def test_container_runs(host):
+    """Import the image prepare.yml copied and run it the way the CRI plugin runs pods: runc
+    through a systemd scope in the k8s.io namespace."""
+    imported = host.run(f"ctr -n k8s.io images import {IMAGE_ARCHIVE}")
+    assert imported.rc == 0, imported.stderr
+    name = f"keelson-verify-{host.check_output('hostname')}"
+    script = "echo hello from busybox; /bin/busybox cat /proc/self/cgroup"
+    run = host.run(
+        "ctr -n k8s.io run --rm --runc-systemd-cgroup"
+        f" --cgroup system.slice:keelson-verify:{name}"
+        f" {IMAGE} {name} /bin/busybox sh -c '{script}'"
+    )
+    assert run.rc == 0, f"{run.stderr}\n{journal(host, 'containerd')}"
+    assert run.stdout.splitlines()[0] == "hello from busybox"
+    # runc placed the container in a systemd scope, as SystemdCgroup = true makes it do for pods.
+    assert f"/system.slice/keelson-verify-{name}.scope" in run.stdout
