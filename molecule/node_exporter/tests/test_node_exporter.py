@@ -1,0 +1,138 @@
+"""Verify the node_exporter role on every molecule host (scenario variables: molecule.yml)."""
+
+import pytest
+import testinfra
+
+UNIT = "prometheus-node-exporter"
+LISTEN_ADDRESS = "0.0.0.0:9100"  # the role's default, kept by molecule.yml
+PORT = LISTEN_ADDRESS.rsplit(":", 1)[1]
+TEXTFILE_DIRECTORY = "/var/lib/prometheus/node-exporter"
+
+# Sandboxing the role's unit must put in force, as `systemctl show` reports it.
+HARDENING = {
+    "User": "prometheus",
+    "NoNewPrivileges": "yes",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "ProtectKernelTunables": "yes",
+    "ProtectKernelModules": "yes",
+    "ProtectControlGroups": "yes",
+    "RestrictNamespaces": "yes",
+    "CapabilityBoundingSet": "",
+}
+
+# Collectors that work in a lab container; each must still work inside the sandbox.
+WORKING_COLLECTORS = [
+    "cpu",
+    "diskstats",
+    "filesystem",
+    "loadavg",
+    "meminfo",
+    "netdev",
+    "netstat",
+    "processes",
+    "stat",
+    "systemd",
+    "textfile",
+    "time",
+    "timex",
+    "uname",
+    "vmstat",
+]
+
+
+def journal(host):
+    """The exporter's recent journal, to explain a failed check."""
+    return host.run(f"journalctl --no-pager -n 50 -u {UNIT}").stdout
+
+
+def metrics(host, address="127.0.0.1"):
+    """Scrape the exporter at address from host."""
+    result = host.run(f"curl -sf http://{address}:{PORT}/metrics")
+    assert result.rc == 0, f"scrape of {address} failed: {result.stderr}\n{journal(host)}"
+    return result.stdout
+
+
+def other_host(host):
+    """The other molecule host, reached through the same inventory."""
+    variables = host.ansible.get_variables()
+    others = [h for h in variables["groups"]["all"] if h != variables["inventory_hostname"]]
+    return testinfra.get_host(
+        f"ansible://{others[0]}", ansible_inventory=host.backend.ansible_inventory
+    )
+
+
+def ipv4_address(host):
+    return host.check_output("ip -4 -o route get 192.0.2.1 | sed -E 's/.* src ([0-9.]+).*/\\1/'")
+
+
+def test_service_running_and_enabled(host):
+    service = host.service(UNIT)
+    assert service.is_running, journal(host)
+    assert service.is_enabled
+
+
+def test_listening_on_configured_address(host):
+    assert host.socket(f"tcp://{LISTEN_ADDRESS}").is_listening, journal(host)
+
+
+def test_role_unit_replaces_package_unit(host):
+    fragment = host.check_output(f"systemctl show --property FragmentPath --value {UNIT}")
+    assert fragment == f"/etc/systemd/system/{UNIT}.service"
+
+
+@pytest.mark.parametrize("name,value", HARDENING.items())
+def test_unit_hardening(host, name, value):
+    assert host.check_output(f"systemctl show --property {name} --value {UNIT}") == value
+
+
+def test_process_runs_unprivileged(host):
+    pid = host.check_output(f"systemctl show --property MainPID --value {UNIT}")
+    status = dict(
+        line.split(":\t", 1)
+        for line in host.file(f"/proc/{pid}/status").content_string.splitlines()
+        if ":\t" in line
+    )
+    assert status["NoNewPrivs"] == "1"
+    assert int(status["CapEff"], 16) == 0, status["CapEff"]
+    assert host.user("prometheus").uid == int(status["Uid"].split()[0])
+
+
+def test_flags_from_variables(host):
+    pid = host.check_output(f"systemctl show --property MainPID --value {UNIT}")
+    cmdline = host.file(f"/proc/{pid}/cmdline").content_string.split("\0")
+    assert f"--web.listen-address={LISTEN_ADDRESS}" in cmdline
+    assert f"--collector.textfile.directory={TEXTFILE_DIRECTORY}" in cmdline
+    # molecule.yml turns processes on and arp off.
+    scraped = metrics(host)
+    assert 'node_scrape_collector_success{collector="processes"} 1' in scraped
+    assert 'collector="arp"' not in scraped
+
+
+@pytest.mark.parametrize("collector", WORKING_COLLECTORS)
+def test_collector_works_in_sandbox(host, collector):
+    line = f'node_scrape_collector_success{{collector="{collector}"}} 1'
+    assert line in metrics(host), journal(host)
+
+
+def test_other_host_can_scrape(host):
+    """host scrapes the other molecule host over the network, as Prometheus will."""
+    other = other_host(host)
+    scraped = metrics(host, ipv4_address(other))
+    assert "node_exporter_build_info{" in scraped
+
+
+def test_textfile_metric_published(host):
+    directory = host.file(TEXTFILE_DIRECTORY)
+    assert directory.is_directory
+    assert directory.mode == 0o755
+    name = "keelson_molecule_textfile_check"
+    prom = f"{TEXTFILE_DIRECTORY}/{name}.prom"
+    # Written aside and renamed, as producers must, so a scrape never reads half a file.
+    host.check_output(f"printf '{name} 42\\n' > {prom}.tmp && mv {prom}.tmp {prom}")
+    try:
+        assert f"{name} 42" in metrics(host), journal(host)
+    finally:
+        host.run(f"rm -f {prom}")
