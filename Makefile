@@ -20,8 +20,8 @@ lab-down:
 	keelson lab down
 
 lint: setup
-	ruff check src tests
-	ruff format --check src tests
+	ruff check src tests molecule roles
+	ruff format --check src tests molecule roles
 	mypy
 	yamllint --strict .
 	ansible-lint
