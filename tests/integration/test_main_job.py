@@ -44,7 +44,7 @@ def add_unreachable_host(doc: dict[str, Any]) -> None:
 def assert_untouched() -> None:
     """Nothing the main job installs is on any host yet."""
     for node in NODES:
-        assert docker_exec(node, "dpkg-query", "-W", "chrony").returncode != 0, node
+        assert docker_exec(node, "test", "-e", "/usr/sbin/chronyd").returncode != 0, node
         assert docker_exec(node, "test", "-e", "/etc/sysctl.d/90-keelson.conf").returncode != 0
 
 

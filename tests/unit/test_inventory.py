@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from keelson.errors import InventoryError
-from keelson.inventory import load_groups, resolve
+from keelson.inventory import load_groups, resolve, validate
+from keelson.paths import project_root
 
 GOOD = """\
 all:
@@ -53,3 +54,23 @@ def test_a_host_defined_twice_is_a_parse_error(tmp_path: Path) -> None:
 def test_missing_inventory_is_named() -> None:
     with pytest.raises(InventoryError, match="inventory not found: /no/such/inventory"):
         resolve("/no/such/inventory")
+
+
+def test_sample_inventory_passes_the_preflight_rules() -> None:
+    groups = validate(project_root() / "inventories" / "sample")
+    assert len(groups["etcd"]) == 3
+    assert len(groups["all"]) == 7
+
+
+def test_misspelled_variable_fails_with_a_suggestion(tmp_path: Path) -> None:
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        GOOD.replace(
+            "b: {ansible_host: 192.0.2.2}",
+            "b: {ansible_host: 192.0.2.2}\n  vars: {containerd_sandbox_imgae: 'x'}",
+        )
+    )
+    with pytest.raises(InventoryError) as err:
+        validate(inv)
+    assert "unknown variable 'containerd_sandbox_imgae'" in str(err.value)
+    assert "did you mean 'containerd_sandbox_image'" in str(err.value)

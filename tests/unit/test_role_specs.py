@@ -1,0 +1,42 @@
+"""Every role documents its inputs: defaults and meta/argument_specs.yml never drift apart."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "roles").iterdir() if p.is_dir())
+
+
+def _load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_role_has_the_standard_parts(role: Path) -> None:
+    for part in (
+        "README.md",
+        "meta/main.yml",
+        "meta/argument_specs.yml",
+        "tasks/main.yml",
+        "tasks/preflight.yml" if role.name != "preflight" else "tasks/inventory.yml",
+    ):
+        assert (role / part).is_file(), f"{role.name}: {part} missing"
+    assert (Path(__file__).resolve().parents[2] / "molecule" / role.name / "molecule.yml").is_file()
+
+
+@pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)
+def test_defaults_and_argument_specs_match(role: Path) -> None:
+    defaults = _load(role / "defaults" / "main.yml") if (role / "defaults").exists() else {}
+    specs = _load(role / "meta" / "argument_specs.yml")["argument_specs"]
+    options = specs["main"]["options"]
+    assert set(defaults) == set(options), (
+        f"{role.name}: only in defaults {sorted(set(defaults) - set(options))}, "
+        f"only in specs {sorted(set(options) - set(defaults))}"
+    )
+    for name, value in defaults.items():
+        assert name.startswith(f"{role.name}_"), f"{name} lacks the role prefix"
+        spec = options[name]
+        assert spec.get("description"), f"{name} has no description"
+        assert spec.get("default") == value, f"{name}: spec default differs from defaults/main.yml"
