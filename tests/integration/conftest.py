@@ -55,6 +55,8 @@ def docker_exec(node: str, *cmd: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Path]:
+    # Fresh hosts every session: a lab kept from an earlier run is already converged.
+    keelson("lab", "down", "--name", LAB)
     up = keelson("lab", "up", "--name", LAB, "--nodes", "3", "--subnet", SUBNET)
     assert up.code == 0, up.err
     yield ROOT / "inventories" / LAB
