@@ -1,0 +1,89 @@
+"""Unit tests of the etcd role's filter plugin (roles/etcd/filter_plugins)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
+PLUGIN = Path(__file__).resolve().parents[2] / "roles/etcd/filter_plugins/keelson_etcd.py"
+
+
+def _load_plugin() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("keelson_etcd", PLUGIN)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+plugin = _load_plugin()
+
+H1, H2, H3 = "https://10.0.0.1:2379", "https://10.0.0.2:2379", "https://10.0.0.3:2379"
+MEMBERS = {H1: "node1", H2: "node2", H3: "node3"}
+
+
+def _health(*entries: tuple[str, bool]) -> str:
+    return json.dumps(
+        [
+            {"endpoint": url, "health": ok, "took": "1ms"}
+            | ({} if ok else {"error": "context deadline exceeded"})
+            for url, ok in entries
+        ]
+    )
+
+
+def test_subject_alt_names_classify_and_deduplicate() -> None:
+    names = ["node1", "Node1", "10.0.0.1", "", None, "10.0.0.1", "fe80:0:0::1", "IP:127.0.0.1"]
+    assert plugin.subject_alt_names(names) == [
+        "DNS:node1",
+        "IP:10.0.0.1",
+        "IP:fe80::1",
+        "IP:127.0.0.1",
+    ]
+
+
+def test_subject_alt_names_keep_prefixed_entries() -> None:
+    assert plugin.subject_alt_names(["DNS:etcd.example", "lb.example"]) == [
+        "DNS:etcd.example",
+        "DNS:lb.example",
+    ]
+
+
+def test_healthy_cluster_has_no_problems() -> None:
+    stdout = _health((H1, True), (H2, True), (H3, True))
+    assert plugin.health_problems(stdout, "", MEMBERS) == []
+
+
+def test_unhealthy_member_is_named_with_its_error() -> None:
+    stdout = _health((H1, True), (H2, True), (H3, False))
+    assert plugin.health_problems(stdout, "Error: unhealthy cluster", MEMBERS) == [
+        f"node3 ({H3}): context deadline exceeded"
+    ]
+
+
+def test_expected_member_missing_from_the_member_list() -> None:
+    stdout = _health((H1, True), (H2, True))
+    assert plugin.health_problems(stdout, "", MEMBERS) == [
+        f"node3 ({H3}): not in the cluster's member list"
+    ]
+
+
+def test_other_endpoints_are_named_from_the_inventory() -> None:
+    stdout = _health((H1, True), (H3, False), ("https://10.0.0.9:2379", False))
+    problems = plugin.health_problems(stdout, "", {H1: "node1"}, MEMBERS)
+    assert problems == [
+        "a member outside the etcd group (https://10.0.0.9:2379): context deadline exceeded",
+        f"node3 ({H3}): context deadline exceeded",
+    ]
+
+
+def test_no_answer_reports_etcdctl_error() -> None:
+    stderr = '{"level":"warn"}\nError: context deadline exceeded\n'
+    assert plugin.health_problems("", stderr, MEMBERS) == [
+        "no member answered etcdctl (Error: context deadline exceeded)"
+    ]
+    assert plugin.health_problems("not json", "", MEMBERS) == [
+        "no member answered etcdctl (no output)"
+    ]
