@@ -38,12 +38,16 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=3)
     args = parser.parse_args()
     if args.cold:
+        # Untag (not delete by id): test images built FROM the host image keep its layers alive.
         for repo in ("keelson/lab-host", "keelson/rootfs"):
-            ids = subprocess.run(
-                ["docker", "images", "-q", repo], capture_output=True, text=True, check=True
+            refs = subprocess.run(
+                ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", repo],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.split()
-            if ids:
-                subprocess.run(["docker", "rmi", "-f", *set(ids)], capture_output=True, check=False)
+            if refs:
+                subprocess.run(["docker", "rmi", *refs], capture_output=True, check=True)
     inv = str(ROOT / "inventories" / LAB)
     lab = ["--name", LAB]
     up = ["lab", "up", *lab, "--nodes", str(args.nodes), "--subnet", "172.31.253.0/24"]
