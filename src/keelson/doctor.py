@@ -56,6 +56,7 @@ def _command(name: str, fix: str, required: bool = True) -> Check:
 
 def checks() -> list[Check]:
     py_ok = sys.version_info >= (3, 11)
+    engine = dockercli.engine_running()
     result = [
         Check("python", py_ok, sys.version.split()[0], "install Python 3.11 or newer"),
         _package("ansible-core", "pip install -e '.[dev]'"),
@@ -66,9 +67,9 @@ def checks() -> list[Check]:
         _command("docker", "apt-get install docker.io (lab only)", required=False),
         Check(
             "docker engine",
-            dockercli.engine_running(),
-            "answering" if dockercli.engine_running() else "not answering",
-            "start dockerd (`.ci/setup-host` does it)",
+            engine,
+            "answering" if engine else "not answering",
+            "start dockerd (`scripts/setup-host.sh` does it)",
             required=False,
         ),
         _command("debootstrap", "apt-get install debootstrap (lab image)", required=False),

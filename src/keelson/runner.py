@@ -277,8 +277,6 @@ def _ansible_env() -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
     return {
         "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
-        "ANSIBLE_ROLES_PATH": str(root / "roles"),
-        "ANSIBLE_FORCE_COLOR": "false",
         "ANSIBLE_NOCOLOR": "true",
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
     }

@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-from types import ModuleType
 
-PLUGIN = Path(__file__).resolve().parents[2] / "roles/etcd/filter_plugins/keelson_etcd.py"
+from role_plugins import load_filter_plugin
 
-
-def _load_plugin() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("keelson_etcd", PLUGIN)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-plugin = _load_plugin()
+plugin = load_filter_plugin("etcd", "keelson_etcd")
 
 H1, H2, H3 = "https://10.0.0.1:2379", "https://10.0.0.2:2379", "https://10.0.0.3:2379"
 MEMBERS = {H1: "node1", H2: "node2", H3: "node3"}

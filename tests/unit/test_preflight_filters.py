@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from role_plugins import load_filter_plugin
 
-PLUGIN = Path(__file__).resolve().parents[2] / "roles/preflight/filter_plugins/keelson_preflight.py"
-
-
-def _load_plugin() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("keelson_preflight", PLUGIN)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-plugin = _load_plugin()
+plugin = load_filter_plugin("preflight", "keelson_preflight")
 
 SPECS: dict[str, Any] = {
     "containerd": {

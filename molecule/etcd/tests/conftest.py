@@ -4,42 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import scenario_helpers
 import testinfra
 import yaml
 from cryptography import x509
+from scenario_helpers import Run, run_playbook
 
 SCENARIO = Path(__file__).resolve().parents[1]
-PROJECT = SCENARIO.parents[1]
 CONVERGE = SCENARIO / "converge.yml"
 MEMBERS = ("etcd-host1", "etcd-host2", "etcd-host3")
 CONFIG = "/etc/etcd/etcd.conf.yml"
 PKI = "/etc/etcd/pki"
-
-
-class Run:
-    """Result of one ansible-playbook run; text is the output with whitespace collapsed."""
-
-    def __init__(self, process: subprocess.CompletedProcess[str]) -> None:
-        self.rc = process.returncode
-        self.output = process.stdout
-        self.text = " ".join(process.stdout.split())
-
-    def changed(self, host: str) -> int:
-        match = re.search(rf"^{host}\s+:.*\bchanged=(\d+)", self.output, re.MULTILINE)
-        assert match, self
-        return int(match.group(1))
-
-    def __repr__(self) -> str:
-        return f"rc={self.rc}\n{self.output}"
 
 
 def inventory() -> str:
@@ -74,7 +54,7 @@ def certificate(host: Any, name: str) -> x509.Certificate:
 
 
 def main_pid(host: Any) -> int:
-    return int(host.check_output("systemctl show --property MainPID --value etcd"))
+    return scenario_helpers.main_pid(host, "etcd")
 
 
 @pytest.fixture(scope="session")
@@ -86,30 +66,12 @@ def members() -> dict[str, Any]:
     }
 
 
-def _ansible_playbook() -> str:
-    beside_python = Path(sys.executable).parent / "ansible-playbook"
-    found = str(beside_python) if beside_python.exists() else shutil.which("ansible-playbook")
-    assert found, "ansible-playbook not found"
-    return found
-
-
 @pytest.fixture(scope="session")
 def converge() -> Callable[..., Run]:
     """Run converge.yml on the scenario's hosts as molecule does, with extra variables."""
 
     def run(**extra_vars: Any) -> Run:
-        plain = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0"}
         arguments = ["-e", json.dumps(extra_vars)] if extra_vars else []
-        process = subprocess.run(
-            [_ansible_playbook(), "-i", inventory(), *arguments, str(CONVERGE)],
-            env={**os.environ, **plain},
-            cwd=PROJECT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        return Run(process)
+        return run_playbook(["-i", inventory(), *arguments, str(CONVERGE)], os.environ, timeout=900)
 
     return run

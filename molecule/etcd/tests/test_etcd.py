@@ -17,10 +17,10 @@ from conftest import (
     etcd_config,
     etcdctl,
     journal,
-    main_pid,
 )
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from scenario_helpers import assert_runs_unprivileged
 
 METRICS_URL = "http://127.0.0.1:2381"  # the role's default etcd_listen_metrics_urls
 CONTROLLER_PKI = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "etcd-pki"
@@ -75,14 +75,7 @@ def test_unit_hardening(host, name, value):
 
 
 def test_process_runs_unprivileged(host):
-    status = dict(
-        line.split(":\t", 1)
-        for line in host.file(f"/proc/{main_pid(host)}/status").content_string.splitlines()
-        if ":\t" in line
-    )
-    assert status["NoNewPrivs"] == "1"
-    assert int(status["CapEff"], 16) == 0, status["CapEff"]
-    assert host.user("etcd").uid == int(status["Uid"].split()[0])
+    assert_runs_unprivileged(host, "etcd", "etcd")
 
 
 def test_config_requires_client_certificates(host):

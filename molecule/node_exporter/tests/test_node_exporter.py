@@ -2,6 +2,7 @@
 
 import pytest
 import testinfra
+from scenario_helpers import assert_runs_unprivileged, main_pid
 
 UNIT = "prometheus-node-exporter"
 LISTEN_ADDRESS = "0.0.0.0:9100"  # the role's default, kept by molecule.yml
@@ -89,20 +90,11 @@ def test_unit_hardening(host, name, value):
 
 
 def test_process_runs_unprivileged(host):
-    pid = host.check_output(f"systemctl show --property MainPID --value {UNIT}")
-    status = dict(
-        line.split(":\t", 1)
-        for line in host.file(f"/proc/{pid}/status").content_string.splitlines()
-        if ":\t" in line
-    )
-    assert status["NoNewPrivs"] == "1"
-    assert int(status["CapEff"], 16) == 0, status["CapEff"]
-    assert host.user("prometheus").uid == int(status["Uid"].split()[0])
+    assert_runs_unprivileged(host, UNIT, "prometheus")
 
 
 def test_flags_from_variables(host):
-    pid = host.check_output(f"systemctl show --property MainPID --value {UNIT}")
-    cmdline = host.file(f"/proc/{pid}/cmdline").content_string.split("\0")
+    cmdline = host.file(f"/proc/{main_pid(host, UNIT)}/cmdline").content_string.split("\0")
     assert f"--web.listen-address={LISTEN_ADDRESS}" in cmdline
     assert f"--collector.textfile.directory={TEXTFILE_DIRECTORY}" in cmdline
     # molecule.yml turns processes on and arp off.

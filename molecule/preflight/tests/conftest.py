@@ -3,53 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scenario_helpers import PROJECT, Run, run_playbook
 
 SCENARIO = Path(__file__).resolve().parents[1]
-PROJECT = SCENARIO.parents[1]
 VALIDATE_INVENTORY = PROJECT / "playbooks" / "validate-inventory.yml"
 CONVERGE = SCENARIO / "converge.yml"
-
-
-class Run:
-    """Result of one ansible-playbook run; text is the output with whitespace collapsed."""
-
-    def __init__(self, process: subprocess.CompletedProcess[str]) -> None:
-        self.rc = process.returncode
-        self.output = process.stdout
-        self.text = " ".join(process.stdout.split())
-
-    def __repr__(self) -> str:
-        return f"rc={self.rc}\n{self.output}"
-
-
-def _ansible_playbook() -> str:
-    beside_python = Path(sys.executable).parent / "ansible-playbook"
-    found = str(beside_python) if beside_python.exists() else shutil.which("ansible-playbook")
-    assert found, "ansible-playbook not found"
-    return found
-
-
-def run_playbook(args: list[str], env: Mapping[str, str]) -> Run:
-    plain = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0"}
-    process = subprocess.run(
-        [_ansible_playbook(), *args],
-        env={**env, **plain},
-        cwd=PROJECT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    return Run(process)
 
 
 @pytest.fixture

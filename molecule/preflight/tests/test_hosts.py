@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import Run
+from scenario_helpers import Run
 
 OnHosts = Callable[..., Run]
 HOSTS = ("preflight-host1", "preflight-host2")

@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import Run
+from scenario_helpers import Run
 
 Validate = Callable[[Path], Run]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from conftest import Run
+from scenario_helpers import Run
 
 testinfra_hosts = ["ansible://preflight-host2"]
 

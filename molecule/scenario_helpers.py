@@ -1,0 +1,71 @@
+"""Helpers shared by the scenarios' testinfra tests (importable through pytest's `pythonpath`
+in pyproject.toml): run ansible-playbook as a user does, and check a unit's sandbox."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parents[1]
+# Plain text output, whatever the caller's environment asks for.
+_PLAIN = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0"}
+
+
+class Run:
+    """Result of one ansible-playbook run; text is the output with whitespace collapsed."""
+
+    def __init__(self, process: subprocess.CompletedProcess[str]) -> None:
+        self.rc = process.returncode
+        self.output = process.stdout
+        self.text = " ".join(process.stdout.split())
+
+    def changed(self, host: str) -> int:
+        match = re.search(rf"^{host}\s+:.*\bchanged=(\d+)", self.output, re.MULTILINE)
+        assert match, self
+        return int(match.group(1))
+
+    def __repr__(self) -> str:
+        return f"rc={self.rc}\n{self.output}"
+
+
+def _ansible_playbook() -> str:
+    beside_python = Path(sys.executable).parent / "ansible-playbook"
+    found = str(beside_python) if beside_python.exists() else shutil.which("ansible-playbook")
+    assert found, "ansible-playbook not found"
+    return found
+
+
+def run_playbook(args: list[str], env: Mapping[str, str], timeout: int = 600) -> Run:
+    """ansible-playbook ARGS from the project directory, stdout and stderr together."""
+    process = subprocess.run(
+        [_ansible_playbook(), *args],
+        env={**env, **_PLAIN},
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return Run(process)
+
+
+def main_pid(host: Any, unit: str) -> int:
+    return int(host.check_output(f"systemctl show --property MainPID --value {unit}"))
+
+
+def assert_runs_unprivileged(host: Any, unit: str, user: str) -> None:
+    """The unit's main process: no new privileges, no effective capabilities, runs as USER."""
+    status = dict(
+        line.split(":\t", 1)
+        for line in host.file(f"/proc/{main_pid(host, unit)}/status").content_string.splitlines()
+        if ":\t" in line
+    )
+    assert status["NoNewPrivs"] == "1"
+    assert int(status["CapEff"], 16) == 0, status["CapEff"]
+    assert host.user(user).uid == int(status["Uid"].split()[0])
