@@ -5,9 +5,11 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from keelson import __version__, doctor, hostimage, inventory, lab
-from keelson.errors import KeelsonError
+from keelson import __version__, bundle, doctor, hostimage, inventory, lab
+from keelson.bundle import store as bundle_store
+from keelson.errors import BundleError, KeelsonError
 from keelson.runner import run_playbook
 
 
@@ -81,6 +83,55 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    root = Path(args.root) if args.root else bundle_store.default_root()
+    if args.bundle_command == "build":
+        started = time.monotonic()
+        results = bundle.build(
+            only=args.only.split(",") if args.only else None,
+            kubernetes=args.kubernetes.split(",") if args.kubernetes else None,
+            source_name=args.source,
+            root=root,
+            base_url=args.base_url,
+            progress=_progress,
+        )
+        built = sum(1 for r in results if not r.cached)
+        print(
+            f"bundle {root}: {built} built, {len(results) - built} cached "
+            f"in {time.monotonic() - started:.1f}s; manifest {root / bundle_store.MANIFEST}"
+        )
+    elif args.bundle_command == "list":
+        print(f"{'COMPONENT':<13}{'VERSION':<10}{'STATUS':<12}{'FILES':>6}{'SIZE':>11}  SOURCE")
+        for row in bundle.list_builds(root):
+            size = f"{row.size / 2**20:.1f} MiB" if row.files else "-"
+            took = f" ({row.seconds:.0f}s)" if row.seconds is not None else ""
+            print(
+                f"{row.component:<13}{row.version:<10}{row.status:<12}{row.files:>6}{size:>11}"
+                f"  {row.source}{took}"
+            )
+        print(f"bundle root: {root}")
+    elif args.bundle_command == "verify":
+        checked, problems, extra = bundle.verify(root)
+        for path in extra:
+            print(f"not in manifest: {path}")
+        for problem in problems:
+            print(f"FAILED {problem.path}: {problem.message}", file=sys.stderr)
+        if problems:
+            raise BundleError(
+                f"bundle {root}: {len(problems)} of {checked} files fail verification "
+                f"(first: {problems[0].path})"
+            )
+        print(f"bundle {root}: {checked} files match manifest.json")
+    elif args.bundle_command == "serve":
+        server = bundle.make_server(root, args.bind, args.port)
+        print(f"serving {root} at http://{args.bind}:{args.port}/ (Ctrl-C stops)", flush=True)
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keelson",
@@ -118,6 +169,27 @@ def build_parser() -> argparse.ArgumentParser:
     p_validate = inv_sub.add_parser("validate", help="check an inventory without touching hosts")
     p_validate.add_argument("-i", "--inventory", required=True)
     p_inv.set_defaults(func=cmd_inventory)
+
+    p_bundle = sub.add_parser("bundle", help="the offline bundle of pinned binaries (files mirror)")
+    bundle_sub = p_bundle.add_subparsers(dest="bundle_command", required=True)
+    p_bbuild = bundle_sub.add_parser("build", help="build or fetch what versions.yml pins")
+    p_bbuild.add_argument("--only", help="only these components (comma-separated), e.g. etcd")
+    p_bbuild.add_argument("--kubernetes", help="only these pinned Kubernetes versions")
+    p_bbuild.add_argument(
+        "--source",
+        choices=bundle.SOURCES,
+        help="source: go build via the module proxy (default, or $KEELSON_BUNDLE_SOURCE); "
+        "release: download official artifacts and check published checksums",
+    )
+    p_bbuild.add_argument("--base-url", help="release source: mirror base URL (default upstream)")
+    bundle_sub.add_parser("list", help="pinned components, versions, sizes, whether built")
+    bundle_sub.add_parser("verify", help="recompute every sha256 against manifest.json")
+    p_serve = bundle_sub.add_parser("serve", help="serve the bundle root over HTTP")
+    p_serve.add_argument("--bind", default="0.0.0.0", help="address (default 0.0.0.0)")
+    p_serve.add_argument("--port", type=int, default=18080, help="port (default 18080)")
+    for p in bundle_sub.choices.values():
+        p.add_argument("--root", help="bundle root (default $KEELSON_CACHE/bundle/root)")
+    p_bundle.set_defaults(func=cmd_bundle)
 
     p_doctor = sub.add_parser("doctor", help="what this controller has and lacks")
     p_doctor.set_defaults(func=cmd_doctor)

@@ -44,3 +44,10 @@ class LabError(KeelsonError):
     """The local lab could not be created or queried."""
 
     exit_code = 7
+
+
+class BundleError(KeelsonError):
+    """The offline bundle could not be built, fetched or verified (a checksum mismatch, a failed
+    Go build, a missing or modified file)."""
+
+    exit_code = 9

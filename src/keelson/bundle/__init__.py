@@ -1,0 +1,216 @@
+"""The offline bundle: every binary a cluster needs, pinned by versions.yml, laid out under one
+root like the upstream download sites, with a sha256 manifest; served to nodes as a files mirror.
+
+Two sources fill it behind one interface: `source` builds through the Go module proxy (the
+default: the only way on machines without internet), `release` downloads official artifacts
+(or a mirror's) and checks their published checksums. Each component version is built once:
+its manifest entry carries a cache key, and a build whose key and files are in place is skipped.
+"""
+
+import hashlib
+import http.server
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from keelson.bundle import gomod, release, source, spec, store
+from keelson.bundle.recipes import RECIPES, Recipe
+from keelson.errors import BundleError
+
+SOURCES = ("source", "release")
+Progress = Callable[[str], None]
+
+
+def default_source() -> str:
+    chosen = os.environ.get("KEELSON_BUNDLE_SOURCE", "source")
+    if chosen not in SOURCES:
+        raise BundleError(f"KEELSON_BUNDLE_SOURCE={chosen}: expected one of {', '.join(SOURCES)}")
+    return chosen
+
+
+def build_id(build: spec.Build) -> str:
+    return f"{build.component}@{build.version}"
+
+
+def recipe_for(build: spec.Build) -> Recipe:
+    try:
+        return RECIPES[build.component]
+    except KeyError:
+        raise BundleError(f"{build.component}: no build recipe in keelson.bundle.recipes") from None
+
+
+def cache_key(build: spec.Build, source_name: str, go_version: str) -> str:
+    """What the artifacts depend on: a change to any of these rebuilds the component."""
+    recipe = recipe_for(build)
+    material: dict[str, Any] = {
+        "source": source_name,
+        "build": {k: v for k, v in asdict(build).items() if k != "pinned_sha256"},
+    }
+    if source_name == "source":
+        material["go"] = go_version
+        material["recipe"] = asdict(recipe)
+    else:
+        material["pinned"] = build.pinned_sha256
+    blob = json.dumps(material, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _complete(root: Path, files: list[dict[str, Any]]) -> bool:
+    """Every file of a build in place with its recorded size (verify rehashes; this is fast)."""
+    for f in files:
+        path = root / f["path"]
+        if not path.is_file() or path.stat().st_size != f["size"]:
+            return False
+    return bool(files)
+
+
+@dataclass
+class Result:
+    build: spec.Build
+    cached: bool
+    seconds: float
+    files: int
+    size: int
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def _artifacts_of(build: spec.Build) -> list[str]:
+    if build.per_binary:
+        return [build.artifact_path(b.name) for b in recipe_for(build).binaries]
+    return [build.artifact_path()]
+
+
+def build(
+    *,
+    only: list[str] | None = None,
+    kubernetes: list[str] | None = None,
+    source_name: str | None = None,
+    root: Path | None = None,
+    base_url: str | None = None,
+    versions_file: Path | None = None,
+    progress: Progress = print,
+) -> list[Result]:
+    """Build (or fetch) every selected component version that is not already in the bundle."""
+    source_name = source_name or default_source()
+    if source_name not in SOURCES:
+        raise BundleError(f"unknown source {source_name}: expected one of {', '.join(SOURCES)}")
+    versions = spec.load(versions_file)
+    root = root or store.default_root()
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = store.Manifest(root)
+    go_version = gomod.local_go_version() if source_name == "source" else ""
+    base = base_url or versions.release_base_url
+    results = []
+    for item in versions.select(only, kubernetes):
+        ident = build_id(item)
+        key = cache_key(item, source_name, go_version)
+        with store.locked(root / ".locks" / f"{ident}.lock"):
+            known = manifest.builds().get(ident)
+            files = [f for f in manifest.files() if f["build"] == ident]
+            if known and known.get("key") == key and _complete(root, files):
+                size = sum(f["size"] for f in files)
+                progress(f"{item.name}: cached ({len(files)} files, {_human(size)})")
+                results.append(Result(item, True, 0.0, len(files), size))
+                continue
+            where = "Go module proxy" if source_name == "source" else base
+            progress(f"{item.name}: starting ({source_name}, from {where})")
+            manifest.forget(ident)
+            started = time.monotonic()
+            if source_name == "source":
+                paths = source.build_from_source(item, recipe_for(item), root, go_version)
+                entries = [store.FileEntry.of(root, p) for p in paths]
+            else:
+                entries = [release.fetch(item, base, a, root) for a in _artifacts_of(item)]
+            seconds = time.monotonic() - started
+            info = {
+                "key": key,
+                "source": source_name,
+                "seconds": round(seconds, 1),
+                "built_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "go": go_version or None,
+            }
+            manifest.record(ident, info, entries, item.component, item.version)
+            size = sum(e.size for e in entries)
+            progress(f"{item.name}: built in {seconds:.0f}s ({len(entries)} files, {_human(size)})")
+            results.append(Result(item, False, seconds, len(entries), size))
+    return results
+
+
+@dataclass
+class Row:
+    component: str
+    version: str
+    status: str
+    files: int
+    size: int
+    source: str
+    seconds: float | None
+
+
+def list_builds(root: Path | None = None, versions_file: Path | None = None) -> list[Row]:
+    """Every pinned component version and whether the bundle holds it."""
+    versions = spec.load(versions_file)
+    root = root or store.default_root()
+    manifest = store.Manifest(root)
+    builds = manifest.builds() if manifest.file.exists() else {}
+    all_files = manifest.files() if manifest.file.exists() else []
+    rows = []
+    for item in versions.builds:
+        ident = build_id(item)
+        files = [f for f in all_files if f["build"] == ident]
+        info = builds.get(ident)
+        if info is None:
+            status = "not built"
+        elif _complete(root, files):
+            status = "built"
+        else:
+            status = "incomplete"
+        rows.append(
+            Row(
+                item.component,
+                item.version,
+                status,
+                len(files),
+                sum(f["size"] for f in files),
+                info["source"] if info else "-",
+                info.get("seconds") if info else None,
+            )
+        )
+    return rows
+
+
+def verify(root: Path | None = None) -> tuple[int, list[store.Problem], list[str]]:
+    return store.verify(root or store.default_root())
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        if os.environ.get("KEELSON_BUNDLE_SERVE_LOG"):
+            super().log_message(format, *args)
+
+
+def make_server(root: Path, bind: str, port: int) -> http.server.ThreadingHTTPServer:
+    if not (root / store.MANIFEST).is_file():
+        raise BundleError(f"no {store.MANIFEST} in {root}: run `keelson bundle build` first")
+    handler = partial(_QuietHandler, directory=str(root))
+    try:
+        return http.server.ThreadingHTTPServer((bind, port), handler)
+    except OSError as exc:
+        raise BundleError(f"cannot serve on {bind}:{port}: {exc}") from exc
+
+
+__all__ = ["SOURCES", "Result", "Row", "build", "list_builds", "make_server", "verify"]

@@ -1,0 +1,135 @@
+"""How the `source` source builds each component: main packages, version ldflags, archive layout.
+
+Where the artifact lives (its path) and which modules to require come from versions.yml; what
+is inside an upstream archive and how upstream stamps versions is a fact of each project, kept
+here beside the package paths it belongs to.
+"""
+
+from dataclasses import dataclass, field
+
+from keelson.bundle import gomod
+from keelson.bundle.spec import Build
+
+
+@dataclass(frozen=True)
+class GoBinary:
+    name: str  # the file name upstream ships
+    package: str  # import path of its main package
+
+
+@dataclass(frozen=True)
+class Recipe:
+    binaries: tuple[GoBinary, ...]
+    # -X flags (and others) with {version}, {bare}, {major}, {minor}, {date} placeholders.
+    ldflags: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    cgo: bool = False
+    # Directory the binaries sit in inside the upstream archive ("" = top level).
+    archive_dir: str = ""
+    # Local (./...) replaces of the required modules that must become published versions.
+    staging_modules: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def local_mapper(self, build: Build) -> gomod.LocalMapper:
+        if self.staging_modules:
+            return gomod.kubernetes_staging(build.version)
+        return gomod.drop_local
+
+    def expand_ldflags(self, build: Build, date: str) -> list[str]:
+        major, minor, _ = build.bare.split(".")
+        return [
+            flag.format(version=build.version, bare=build.bare, major=major, minor=minor, date=date)
+            for flag in self.ldflags
+        ]
+
+
+def _x(package: str, **values: str) -> tuple[str, ...]:
+    return tuple(f"-X {package}.{key}={value}" for key, value in values.items())
+
+
+_KUBE_VERSION = {
+    "gitVersion": "{version}",
+    "gitMajor": "{major}",
+    "gitMinor": "{minor}",
+    "gitTreeState": "clean",
+    "buildDate": "{date}",
+}
+_CNI = [
+    *(f"main/{n}" for n in ("bridge", "host-device", "ipvlan", "loopback", "macvlan", "ptp")),
+    *(f"main/{n}" for n in ("vlan", "dummy", "tap")),
+    *(f"ipam/{n}" for n in ("dhcp", "host-local", "static")),
+    *(f"meta/{n}" for n in ("bandwidth", "firewall", "portmap", "sbr", "tuning", "vrf")),
+]
+
+RECIPES: dict[str, Recipe] = {
+    "etcd": Recipe(
+        binaries=(
+            GoBinary("etcd", "go.etcd.io/etcd/server/v3"),
+            GoBinary("etcdctl", "go.etcd.io/etcd/etcdctl/v3"),
+            GoBinary("etcdutl", "go.etcd.io/etcd/etcdutl/v3"),
+        ),
+        archive_dir="etcd-{version}-linux-{arch}",
+    ),
+    "containerd": Recipe(
+        binaries=tuple(
+            GoBinary(name, f"github.com/containerd/containerd/v2/cmd/{name}")
+            for name in ("containerd", "containerd-shim-runc-v2", "ctr")
+        ),
+        ldflags=_x(
+            "github.com/containerd/containerd/v2/version",
+            Version="{version}",
+            Package="github.com/containerd/containerd/v2",
+        ),
+        tags=("urfave_cli_no_docs", "no_btrfs"),
+        archive_dir="bin",
+    ),
+    "runc": Recipe(
+        binaries=(GoBinary("runc", "github.com/opencontainers/runc"),),
+        # runc needs cgo (nsenter); static like upstream's runc.amd64, with libseccomp.a.
+        ldflags=("-X main.version={bare}", "-linkmode external", "-extldflags -static"),
+        tags=("seccomp", "urfave_cli_no_docs", "netgo", "osusergo"),
+        cgo=True,
+    ),
+    "crictl": Recipe(
+        binaries=(GoBinary("crictl", "sigs.k8s.io/cri-tools/cmd/crictl"),),
+        ldflags=_x("sigs.k8s.io/cri-tools/pkg/version", Version="{version}"),
+    ),
+    "cni-plugins": Recipe(
+        binaries=tuple(
+            GoBinary(p.split("/")[1], f"github.com/containernetworking/plugins/plugins/{p}")
+            for p in _CNI
+        ),
+        ldflags=_x(
+            "github.com/containernetworking/plugins/pkg/utils/buildversion",
+            BuildVersion="{version}",
+        ),
+    ),
+    "kubernetes": Recipe(
+        binaries=tuple(
+            GoBinary(name, f"k8s.io/kubernetes/cmd/{name}")
+            for name in (
+                "kubeadm",
+                "kubelet",
+                "kubectl",
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-scheduler",
+                "kube-proxy",
+            )
+        ),
+        ldflags=_x("k8s.io/component-base/version", **_KUBE_VERSION)
+        + _x("k8s.io/client-go/pkg/version", **_KUBE_VERSION),
+        staging_modules=True,
+    ),
+    "flannel": Recipe(
+        binaries=(GoBinary("flanneld", "github.com/flannel-io/flannel"),),
+        ldflags=_x("github.com/flannel-io/flannel/pkg/version", Version="{version}"),
+    ),
+    "coredns": Recipe(
+        binaries=(GoBinary("coredns", "github.com/coredns/coredns"),),
+    ),
+    "opentofu": Recipe(
+        binaries=(GoBinary("tofu", "github.com/opentofu/opentofu/cmd/tofu"),),
+        ldflags=_x("github.com/opentofu/opentofu/version", dev="no"),
+    ),
+}

@@ -1,0 +1,88 @@
+"""The `source` source: build a component from its released Go modules through the module proxy.
+
+Per component and version, a generated module under <cache>/work/<component>-<version>/
+requires the pinned modules and repeats the replaces they need; `go build` then compiles each
+main package with the version stamped the way upstream stamps it. The Go build and module
+caches (GOCACHE, GOMODCACHE) are the user's, shared between versions and checkouts.
+"""
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from keelson.bundle import gomod, store
+from keelson.bundle.recipes import Recipe
+from keelson.bundle.spec import Build
+from keelson.errors import BundleError
+
+GENERATED_MODULE = "keelson.local/bundle/{component}"
+
+
+def prepare_module(build: Build, recipe: Recipe, workdir: Path, go_version: str) -> str:
+    """Write go.mod and tools.go, then `go mod tidy`. Returns the release date for ldflags."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    infos = [gomod.download(m, build.version, workdir) for m in build.go_modules]
+    mapper = recipe.local_mapper(build)
+    replaces = gomod.needed_replaces([i.gomod for i in infos], mapper)
+    godebug = list(dict.fromkeys(g for i in infos for g in gomod.parse_godebug(i.gomod)))
+    text = gomod.render(
+        GENERATED_MODULE.format(component=build.component),
+        go_version,
+        {m: build.version for m in build.go_modules},
+        replaces,
+        godebug,
+    )
+    (workdir / "go.mod").write_text(text)
+    (workdir / "tools.go").write_text(gomod.tools_go([b.package for b in recipe.binaries]))
+    gomod.run_go(["mod", "tidy"], workdir, what=f"{build.name}: go mod tidy")
+    return infos[0].time
+
+
+def compile_binaries(build: Build, recipe: Recipe, workdir: Path, date: str, out: Path) -> None:
+    ldflags = " ".join(["-s", "-w", *recipe.expand_ldflags(build, date)])
+    for binary in recipe.binaries:
+        args = ["build", "-trimpath", "-ldflags", ldflags, "-o", str(out / binary.name)]
+        if recipe.tags:
+            args += ["-tags", ",".join(recipe.tags)]
+        gomod.run_go(
+            [*args, binary.package],
+            workdir,
+            cgo=recipe.cgo,
+            what=f"{build.name}: go build {binary.name}",
+        )
+
+
+def package(build: Build, recipe: Recipe, out: Path, root: Path) -> list[str]:
+    """Lay the built binaries out like the upstream download site; returns the artifact paths."""
+    binaries = [(b.name, out / b.name) for b in recipe.binaries]
+    if build.per_binary:
+        artifacts = []
+        for name, built in binaries:
+            artifact = build.artifact_path(name)
+            with store.atomic_target(root / artifact) as tmp:
+                shutil.copyfile(built, tmp)
+                tmp.chmod(0o755)
+            artifacts.append(artifact)
+        return artifacts
+    artifact = build.artifact_path()
+    kind = store.archive_kind(artifact)
+    with store.atomic_target(root / artifact) as tmp:
+        if kind == "tar.gz":
+            store.write_tar_gz(tmp, binaries, build.expand(recipe.archive_dir))
+        elif kind == "zip":
+            store.write_zip(tmp, binaries)
+        else:
+            if len(binaries) != 1:
+                raise BundleError(f"{build.name}: {artifact} is one file but the recipe has more")
+            shutil.copyfile(binaries[0][1], tmp)
+            tmp.chmod(0o755)
+    return [artifact]
+
+
+def build_from_source(build: Build, recipe: Recipe, root: Path, go_version: str) -> list[str]:
+    workdir = store.cache_dir() / "work" / f"{build.component}-{build.version}"
+    date = prepare_module(build, recipe, workdir, go_version)
+    with tempfile.TemporaryDirectory(prefix="out-", dir=workdir) as tmp:
+        out = Path(tmp)
+        compile_binaries(build, recipe, workdir, date, out)
+        return package(build, recipe, out, root)
