@@ -7,9 +7,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from keelson import __version__, bundle, doctor, hostimage, inventory, lab
+from keelson import __version__, bundle, doctor, hostimage, images, inventory, lab
 from keelson.bundle import store as bundle_store
-from keelson.errors import BundleError, KeelsonError
+from keelson.errors import BundleError, ImageError, KeelsonError
 from keelson.runner import run_playbook
 
 
@@ -39,6 +39,38 @@ def cmd_lab(args: argparse.Namespace) -> int:
             print(f"{n['node']:<8}{n['address']:<17}{n['state']:<12}{n['systemd']:<12}")
     elif args.lab_command == "image":
         print(hostimage.ensure_host_image(_progress))
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    tree = images.load_tree(args.images_dir)
+    targets = args.image or None
+    if args.images_command == "graph":
+        planned = images.plan(tree, targets, args.bundle)
+        present = images.built_locally(planned)
+        print(images.render_graph(planned, present))
+        if present is not None and any(p.digest and p.image.name not in present for p in planned):
+            print("* not built yet: `keelson images build`")
+        return 0
+    if args.images_command == "build":
+        report = images.build(tree, _progress, targets, args.bundle)
+        print(f"images: {report.summary()} in {time.monotonic() - started:.1f}s")
+        return 0
+    registry = args.registry or lab.registry_endpoint(args.lab)
+    if args.images_command == "push":
+        built, pushed = images.push(tree, registry, _progress, targets, args.bundle)
+        print(
+            f"images: {built.summary()}; {pushed.summary()} {registry} "
+            f"in {time.monotonic() - started:.1f}s"
+        )
+        return 0
+    result = images.verify(tree, registry, targets, args.bundle)
+    for problem in result.problems:
+        print(f"keelson: {problem}", file=sys.stderr)
+    if result.problems:
+        raise ImageError(f"registry {registry}: {len(result.problems)} problem(s), see above")
+    print(f"images: {len(result.verified)} verified in {registry}")
     return 0
 
 
@@ -155,6 +187,23 @@ def build_parser() -> argparse.ArgumentParser:
     for p in lab_sub.choices.values():
         p.add_argument("--name", default="lab", help="lab name (default: lab)")
     p_lab.set_defaults(func=cmd_lab)
+
+    p_images = sub.add_parser("images", help="the layered image tree under images/")
+    images_sub = p_images.add_subparsers(dest="images_command", required=True)
+    for name, text in (
+        ("build", "build what changed and everything below it"),
+        ("push", "build, then push content and version tags to the registry"),
+        ("verify", "check through the registry HTTP API that it serves every image"),
+        ("graph", "print the FROM tree with versions and content tags"),
+    ):
+        p = images_sub.add_parser(name, help=text)
+        p.add_argument("image", nargs="*", help="only these images and their parents")
+        p.add_argument("--images-dir", type=Path, help="image tree (default: <project>/images)")
+        p.add_argument("--bundle", type=Path, help="offline bundle root (default: the cache)")
+        if name in ("push", "verify"):
+            p.add_argument("--registry", help="host:port (default: the lab's registry)")
+            p.add_argument("--lab", default="lab", help="lab whose registry (default: lab)")
+    p_images.set_defaults(func=cmd_images)
 
     p_deploy = sub.add_parser("deploy", help="run playbooks/site.yml against an inventory")
     p_deploy.add_argument("-i", "--inventory", required=True, help="inventory file or directory")

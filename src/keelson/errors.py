@@ -46,6 +46,13 @@ class LabError(KeelsonError):
     exit_code = 7
 
 
+class ImageError(KeelsonError):
+    """The image tree is inconsistent (a cycle, an unknown FROM), a build failed or the registry
+    does not serve what was pushed."""
+
+    exit_code = 8
+
+
 class BundleError(KeelsonError):
     """The offline bundle could not be built, fetched or verified (a checksum mismatch, a failed
     Go build, a missing or modified file)."""

@@ -80,13 +80,26 @@ def _build_rootfs(tag: str, recipe: dict[str, str], progress: Progress) -> None:
             raise LabError(f"docker import of {tag} failed: {imported.stderr.decode().strip()}")
 
 
+def rootfs_tag() -> str:
+    """The content-tagged root filesystem reference (computed; nothing is built)."""
+    return f"{ROOTFS_REPO}:{_digest([_definition_dir() / 'rootfs.env'])}"
+
+
+def ensure_rootfs(progress: Progress) -> str:
+    """Import the debootstrap root filesystem if missing; return its reference.
+
+    Shared by the lab host image and the image pipeline's `base` (images/base).
+    """
+    tag = rootfs_tag()
+    if dockercli.inspect("image", tag) is None:
+        _build_rootfs(tag, read_rootfs_recipe(_definition_dir() / "rootfs.env"), progress)
+    return tag
+
+
 def ensure_host_image(progress: Progress) -> str:
     """Build what is missing and return the content-tagged lab host image reference."""
     definition = _definition_dir()
-    recipe_file = definition / "rootfs.env"
-    rootfs_tag = f"{ROOTFS_REPO}:{_digest([recipe_file])}"
-    if dockercli.inspect("image", rootfs_tag) is None:
-        _build_rootfs(rootfs_tag, read_rootfs_recipe(recipe_file), progress)
+    rootfs_tag = ensure_rootfs(progress)
     files = [p for p in definition.iterdir() if p.is_file() and p.suffix != ".md"]
     host_tag = f"{HOST_REPO}:{_digest(files, extra=rootfs_tag)}"
     if dockercli.inspect("image", host_tag) is None:
