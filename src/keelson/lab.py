@@ -9,13 +9,15 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from keelson import dockercli
+from keelson import dockercli, images
 from keelson.errors import LabError, UsageError
 from keelson.hostimage import ensure_host_image
 from keelson.paths import project_root, state_dir
@@ -65,6 +67,10 @@ CAPABILITIES = (
 # Volumes for state that must not live on overlayfs (overlay on overlay does not work).
 NODE_VOLUMES = ("/var/lib/containerd",)
 BOOT_TIMEOUT_SECONDS = 90
+# The lab registry: images/service/registry at .2 of the lab network, port 5000 there, and
+# published on 127.0.0.1 (a port Docker picks) so the controller's docker can push to it.
+REGISTRY_IMAGE = "service/registry"
+REGISTRY_PORT = 5000
 
 Progress = Callable[[str], None]
 
@@ -88,6 +94,16 @@ class LabSpec:
     def address(self, index: int) -> str:
         net = ipaddress.ip_network(self.subnet)
         return str(net.network_address + 10 + index)
+
+    @property
+    def registry_container(self) -> str:
+        return f"keelson-{self.name}-registry"
+
+    @property
+    def registry(self) -> str:
+        """host:port of the lab registry as lab hosts reach it (and image names spell it)."""
+        net = ipaddress.ip_network(self.subnet)
+        return f"{net.network_address + 2}:{REGISTRY_PORT}"
 
 
 def state_path(name: str) -> Path:
@@ -196,6 +212,78 @@ def _run_node(spec: LabSpec, index: int, image: str) -> None:
     dockercli.run(*args, image)
 
 
+def _ensure_registry(spec: LabSpec, progress: Progress) -> None:
+    image = images.ensure_image(REGISTRY_IMAGE, progress)
+    container = spec.registry_container
+    info = dockercli.inspect("container", container)
+    if info is not None and info.get("Config", {}).get("Image") != image:
+        progress("replacing the registry container (its image changed; the data volume stays)")
+        dockercli.run("rm", "--force", container)
+        info = None
+    if info is None:
+        progress(f"starting the registry at {spec.registry}")
+        volume = f"{container}-data"
+        dockercli.run("volume", "create", "--label", f"{LABEL}={spec.name}", volume)
+        dockercli.run(
+            "run",
+            "--detach",
+            "--name",
+            container,
+            "--network",
+            spec.network,
+            "--ip",
+            spec.registry.split(":")[0],
+            "--publish",
+            f"127.0.0.1::{REGISTRY_PORT}",
+            "--label",
+            f"{LABEL}={spec.name}",
+            "--label",
+            f"{LABEL}.role=registry",
+            "--restart",
+            "unless-stopped",
+            "--volume",
+            f"{volume}:/var/lib/docker-registry",
+            image,
+        )
+    elif not info.get("State", {}).get("Running"):
+        progress("starting the registry")
+        dockercli.run("start", container)
+    else:
+        return
+    _wait_registry(spec.name)
+
+
+def registry_endpoint(name: str) -> str:
+    """127.0.0.1:PORT where the controller reaches the registry of lab NAME."""
+    out = dockercli.run(
+        "ps",
+        "--filter",
+        f"label={LABEL}={name}",
+        "--filter",
+        f"label={LABEL}.role=registry",
+        "--format",
+        "{{.Names}}",
+    ).split()
+    if not out:
+        raise LabError(f"lab {name!r} runs no registry: run `keelson lab up` or pass --registry")
+    published = dockercli.run("port", out[0], f"{REGISTRY_PORT}/tcp").split()
+    if not published:
+        raise LabError(f"registry {out[0]} publishes no port")
+    return published[0].replace("0.0.0.0:", "127.0.0.1:")
+
+
+def _wait_registry(name: str) -> None:
+    url = f"http://{registry_endpoint(name)}/v2/"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.3)
+    raise LabError(f"the registry of lab {name!r} does not answer at {url}")
+
+
 def _wait_booted(container: str) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT_SECONDS
     state = ""
@@ -295,6 +383,15 @@ def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
         ),
         # Lab hosts are containers sharing this machine's kernel clock: chrony must not step it.
         "common_chrony_set_system_clock": False,
+        # The lab registry speaks plain HTTP; image names spell it as host:port. It is listed as
+        # its own mirror too: containerd 1.6 refuses a hosts.toml without a [host] table.
+        "containerd_registries": [
+            {
+                "name": spec.registry,
+                "server": f"http://{spec.registry}",
+                "mirrors": [{"url": f"http://{spec.registry}"}],
+            }
+        ],
     }
     _write_if_changed(
         inv / "group_vars" / "all.yml",
@@ -310,6 +407,8 @@ def existing_nodes(name: str) -> list[dict[str, str]]:
         "--all",
         "--filter",
         f"label={LABEL}={name}",
+        "--filter",
+        f"label={LABEL}.node",
         "--format",
         '{{.Names}}\t{{.State}}\t{{.Label "' + LABEL + '.node"}}',
     )
@@ -335,6 +434,7 @@ def up(spec: LabSpec, progress: Progress) -> Path:
     image = ensure_host_image(progress)
     key = _ensure_key(spec.name)
     _ensure_network(spec)
+    _ensure_registry(spec, progress)
     public_key = key.with_suffix(".pub").read_text()
     by_container = {n["container"]: n for n in present}
     host_keys = []
@@ -364,6 +464,8 @@ def down(name: str, progress: Progress) -> None:
         progress(f"removing {node['node']}")
         dockercli.run("rm", "--force", "--volumes", node["container"])
     label = f"label={LABEL}={name}"
+    for container in dockercli.run("ps", "--all", "--quiet", "--filter", label).split():
+        dockercli.run("rm", "--force", "--volumes", container)
     for volume in dockercli.run("volume", "ls", "--quiet", "--filter", label).split():
         dockercli.run("volume", "rm", "--force", volume)
     for network in dockercli.run("network", "ls", "--quiet", "--filter", label).split():
