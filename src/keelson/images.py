@@ -27,6 +27,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from keelson import dockercli, hostimage
 from keelson.errors import ImageError
 from keelson.paths import project_root, state_dir
@@ -95,11 +97,18 @@ class FromLine:
 
 @dataclass
 class Image:
+    """One image to build. NAME is its path under images/, or path@version when its VERSION
+    lists several versions (one image each: the Kubernetes components of every pinned minor)."""
+
     name: str
     directory: Path
     froms: list[FromLine] = field(default_factory=list)
     version: str | None = None
     bundle_files: list[str] = field(default_factory=list)
+    path: str = ""
+
+    def __post_init__(self) -> None:
+        self.path = self.path or self.name
 
     @property
     def dockerfile(self) -> Path:
@@ -107,7 +116,7 @@ class Image:
 
     @property
     def repository(self) -> str:
-        return NAMESPACE + self.name
+        return NAMESPACE + self.path
 
     @property
     def parents(self) -> list[str]:
@@ -146,8 +155,12 @@ class Tree:
         while stack:
             name = stack.pop()
             if name not in self.images:
-                known = ", ".join(sorted(self.images))
-                raise ImageError(f"no image {name!r} under {self.root} (images: {known})")
+                variants = [n for n, image in self.images.items() if image.path == name]
+                if not variants:
+                    known = ", ".join(sorted(self.images))
+                    raise ImageError(f"no image {name!r} under {self.root} (images: {known})")
+                stack.extend(variants)
+                continue
             if name not in wanted:
                 wanted.add(name)
                 stack.extend(self.images[name].parents)
@@ -302,6 +315,50 @@ def _read_lines(path: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
+def _pinned_versions(component: str, where: str) -> list[str]:
+    """The version(s) versions.yml pins for COMPONENT (the bundle's single list of versions)."""
+    pins = project_root() / "versions.yml"
+    if not pins.is_file():
+        raise ImageError(f"{where}: names {pins.name}, which does not exist")
+    data = yaml.safe_load(pins.read_text()) or {}
+    entry = (data.get("components") or {}).get(component)
+    if not isinstance(entry, dict):
+        raise ImageError(f"{where}: versions.yml pins no component {component!r}")
+    versions = entry.get("versions") or [entry.get("version")]
+    return [str(v) for v in versions if v]
+
+
+def _versions(name: str, directory: Path, label: str | None) -> list[str | None]:
+    """VERSION's lines (`versions.yml:<component>` expands to the pins), else the label."""
+    version_file = directory / "VERSION"
+    if not version_file.is_file():
+        return [label]
+    versions: list[str] = []
+    for entry in _read_lines(version_file):
+        if entry.startswith("versions.yml:"):
+            component = entry.partition(":")[2].strip()
+            versions.extend(_pinned_versions(component, f"{name}/VERSION"))
+        else:
+            versions.append(entry)
+    return list(dict.fromkeys(versions)) or [label]
+
+
+def _bundle_files(name: str, directory: Path, version: str | None) -> list[str]:
+    bundle_file = directory / "BUNDLE"
+    if not bundle_file.is_file():
+        return []
+    files = []
+    for entry in _read_lines(bundle_file):
+        if ("{version}" in entry or "{bare}" in entry) and not version:
+            raise ImageError(f"{name}/BUNDLE: uses {{version}} but {name} has no version")
+        bare = (version or "").removeprefix("v")
+        files.append(entry.replace("{version}", version or "").replace("{bare}", bare))
+    names = [Path(entry).name for entry in files]
+    if len(set(names)) != len(names):
+        raise ImageError(f"{name}/BUNDLE: two files share a name (they land in bundle/)")
+    return files
+
+
 def load_tree(root: Path | None = None) -> Tree:
     """Read every Dockerfile of the tree under ROOT (default: the project's images/)."""
     root = (root or default_images_dir()).resolve()
@@ -309,25 +366,20 @@ def load_tree(root: Path | None = None) -> Tree:
         raise ImageError(f"no images directory at {root}")
     found = _discover(root)
     images: dict[str, Image] = {}
-    for name, directory in found.items():
-        display = f"{name}/Dockerfile"
-        froms, version = parse_dockerfile(directory / "Dockerfile", set(found), display)
-        version_file = directory / "VERSION"
-        if version_file.is_file():
-            listed = _read_lines(version_file)
-            version = listed[0] if listed else version
-        bundle: list[str] = []
-        bundle_file = directory / "BUNDLE"
-        if bundle_file.is_file():
-            for entry in _read_lines(bundle_file):
-                if "{version}" in entry and not version:
-                    raise ImageError(f"{name}/BUNDLE: uses {{version}} but {name} has no version")
-                bare = (version or "").removeprefix("v")
-                bundle.append(entry.replace("{version}", version or "").replace("{bare}", bare))
-            names = [Path(entry).name for entry in bundle]
-            if len(set(names)) != len(names):
-                raise ImageError(f"{name}/BUNDLE: two files share a name (they land in bundle/)")
-        images[name] = Image(name, directory, froms, version, bundle)
+    for path, directory in found.items():
+        froms, label = parse_dockerfile(directory / "Dockerfile", set(found), f"{path}/Dockerfile")
+        versions = _versions(path, directory, label)
+        for version in versions:
+            name = f"{path}@{version}" if len(versions) > 1 else path
+            bundle = _bundle_files(path, directory, version)
+            images[name] = Image(name, directory, froms, version, bundle, path)
+    for image in images.values():
+        for from_line in image.froms:
+            if from_line.parent and from_line.parent not in images:
+                raise ImageError(
+                    f"{image.path}/Dockerfile:{from_line.line}: FROM {from_line.ref}: "
+                    f"{from_line.parent} has several versions; only images without children may"
+                )
     tree = Tree(root, images)
     _check_acyclic(tree)
     return tree
@@ -442,7 +494,7 @@ def plan(
     for name in tree.order(targets):
         image = tree.images[name]
         sha = hashlib.sha256(DIGEST_SCHEME.encode())
-        sha.update(f"\0context:{context_digest(image.directory)}".encode())
+        sha.update(f"\0context:{context_digest(image.directory)}\0version:{image.version}".encode())
         skipped = None
         for from_line in image.froms:
             if from_line.parent:
@@ -457,7 +509,8 @@ def plan(
                 sha.update(f"\0from:{from_line.ref}".encode())
         missing = [f for f in image.bundle_files if not (bundle / f).is_file()]
         if skipped is None and missing:
-            skipped = f"bundle lacks {missing[0]} (run `keelson bundle build`)"
+            name_in_bundle = Path(missing[0]).name
+            skipped = f"no {name_in_bundle} in the bundle ({missing[0]}; `keelson bundle build`)"
         if skipped is None:
             for rel in image.bundle_files:
                 sha.update(f"\0bundle:{rel}:{_bundle_sha256(bundle, rel, manifest)}".encode())
@@ -527,7 +580,7 @@ def _docker_build(planned: Planned, by_name: dict[str, Planned], bundle: Path) -
             "--tag",
             planned.tag,
             "--label",
-            f"io.keelson.image={image.name}",
+            f"io.keelson.image={image.path}",
             "--label",
             f"io.keelson.image.digest={planned.digest}",
             str(context),
@@ -649,7 +702,7 @@ class PushReport:
 
 def _in_registry(registry: str, planned: Planned, image_id: str) -> bool:
     for tag in planned.remote_tags:
-        found = remote_manifest(registry, planned.image.name, tag)
+        found = remote_manifest(registry, planned.image.path, tag)
         if found is None or found.config != image_id:
             return False
     return True
@@ -677,7 +730,7 @@ def push(
             continue
         progress(f"pushing {name} as {', '.join(planned.remote_tags)}")
         for tag in planned.remote_tags:
-            remote = f"{host}/{name}:{tag}"
+            remote = f"{host}/{planned.image.path}:{tag}"
             dockercli.run("tag", planned.tag, remote)
             proc = subprocess.run(
                 ["docker", "push", remote], capture_output=True, text=True, check=False
@@ -713,22 +766,23 @@ def verify(
             continue
         name = planned.image.name
         problems: list[str] = []
-        manifests = {tag: remote_manifest(registry, name, tag) for tag in planned.remote_tags}
+        repo = planned.image.path
+        manifests = {tag: remote_manifest(registry, repo, tag) for tag in planned.remote_tags}
         for tag, found in manifests.items():
             if found is None:
-                problems.append(f"{name}:{tag} is not in the registry")
+                problems.append(f"{repo}:{tag} is not in the registry")
         content = manifests[planned.digest or ""]
         if content is not None:
             image_id = local_image_id(planned.tag)
             if image_id is not None and content.config != image_id:
-                problems.append(f"{name}:{planned.digest} holds {content.config}, not {image_id}")
+                problems.append(f"{repo}:{planned.digest} holds {content.config}, not {image_id}")
             for tag, found in manifests.items():
                 if found is not None and found.digest != content.digest:
-                    problems.append(f"{name}:{tag} is {found.digest}, not {content.digest}")
+                    problems.append(f"{repo}:{tag} is {found.digest}, not {content.digest}")
             for blob in (content.config, *content.layers):
-                status, _, _ = _request(f"{base_url}/v2/{name}/blobs/{blob}", method="HEAD")
+                status, _, _ = _request(f"{base_url}/v2/{repo}/blobs/{blob}", method="HEAD")
                 if status != 200:
-                    problems.append(f"{name}: blob {blob} answers {status}")
+                    problems.append(f"{repo}: blob {blob} answers {status}")
         if problems:
             report.problems.extend(problems)
         else:
@@ -758,9 +812,11 @@ def render_graph(planned: list[Planned], built: set[str] | None = None) -> str:
     def label(name: str) -> str:
         p = by_name[name]
         parts = [name]
-        if p.image.version:
+        if p.image.version and p.image.version != name.partition("@")[2]:
             parts.append(p.image.version)
-        parts.append(p.digest if p.digest else f"(skipped: {p.skipped})")
+        parts.append(
+            p.digest if p.digest else "(skipped: " + (p.skipped or "").split(" (")[0] + ")"
+        )
         extra = p.image.parents[1:]
         if extra:
             parts.append(f"(also FROM {', '.join(extra)})")
