@@ -399,7 +399,7 @@ def _check_acyclic(tree: Tree) -> None:
                 cycle = [*path[path.index(parent) :], name, parent]
                 raise ImageError(
                     f"{name}/Dockerfile:{from_line.line}: FROM {from_line.ref} closes a cycle "
-                    f"({' -> '.join(cycle)})"
+                    f"({' FROM '.join(cycle)})"
                 )
             if parent not in state:
                 visit(parent, [*path, name])
