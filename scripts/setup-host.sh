@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 log() { printf 'setup: %s\n' "$*"; }
 
 need_pkgs=()
-for pkg in docker.io debootstrap openssh-client python3-venv curl; do
+# gcc and libseccomp-dev: the bundle builds runc from source (cgo, static, with seccomp).
+for pkg in docker.io debootstrap openssh-client python3-venv curl gcc libseccomp-dev; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$pkg")
 done
 if ((${#need_pkgs[@]})); then

@@ -116,7 +116,7 @@ def load(path: Path | None = None) -> Versions:
         pinned = spec.get("sha256") or {}
         for version in versions:
             if not VERSION_RE.match(str(version)):
-                raise BundleError(f"{where}: version {version!r} is not like v1.2.3")
+                raise BundleError(f"{where}: version {str(version)!r} is not like v1.2.3")
             builds.append(
                 Build(
                     component=str(component),

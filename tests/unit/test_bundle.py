@@ -1,0 +1,384 @@
+"""The offline bundle without Go or the network: generated modules, layout, manifest and verify,
+the cache, and the release source against a local HTTP server (including a refused checksum)."""
+
+import hashlib
+import http.server
+import io
+import json
+import tarfile
+import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from keelson import bundle
+from keelson.bundle import gomod, recipes, release, source, spec, store
+from keelson.cli import main
+from keelson.errors import BundleError
+
+KUBE_GOMOD = """\
+module k8s.io/kubernetes
+
+go 1.26.0
+
+godebug default=go1.26
+
+require (
+\tk8s.io/api v0.0.0
+\tk8s.io/client-go v0.0.0
+)
+
+replace (
+\tk8s.io/api => ./staging/src/k8s.io/api
+\t// a comment inside the block
+\tk8s.io/client-go => ./staging/src/k8s.io/client-go // trailing comment
+)
+"""
+TOFU_GOMOD = """\
+module github.com/opentofu/opentofu
+
+// replace github.com/old/thing => github.com/new/thing v1.0.0
+replace github.com/hashicorp/hcl/v2 v2.20.1 => github.com/opentofu/hcl/v2 v2.20.2-0.2025-abc
+"""
+ETCD_GOMOD = """\
+module go.etcd.io/etcd/server/v3
+
+replace (
+\tgo.etcd.io/etcd/api/v3 => ../api
+)
+
+replace go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY
+"""
+
+
+# --- generated Go modules ---------------------------------------------------------------------
+
+
+def test_kubernetes_staging_replaces_become_published_versions() -> None:
+    replaces = gomod.needed_replaces([KUBE_GOMOD], gomod.kubernetes_staging("v1.36.3"))
+    assert [r.directive() for r in replaces] == [
+        "k8s.io/api => k8s.io/api v0.36.3",
+        "k8s.io/client-go => k8s.io/client-go v0.36.3",
+    ]
+    assert gomod.parse_godebug(KUBE_GOMOD) == ["default=go1.26"]
+
+
+def test_module_replaces_are_copied_and_sibling_paths_dropped() -> None:
+    replaces = gomod.needed_replaces([TOFU_GOMOD, ETCD_GOMOD], gomod.drop_local)
+    assert [r.directive() for r in replaces] == [
+        "github.com/hashicorp/hcl/v2 v2.20.1 => github.com/opentofu/hcl/v2 v2.20.2-0.2025-abc"
+    ]
+
+
+def test_staging_version_refuses_non_releases() -> None:
+    assert gomod.staging_version("v1.37.2") == "v0.37.2"
+    with pytest.raises(BundleError, match="not a Kubernetes release"):
+        gomod.staging_version("v2.0.0")
+
+
+def test_rendered_module_requires_pins_and_replaces() -> None:
+    replaces = gomod.needed_replaces([KUBE_GOMOD], gomod.kubernetes_staging("v1.36.3"))
+    text = gomod.render(
+        "keelson.local/bundle/kubernetes",
+        "1.26",
+        {"k8s.io/kubernetes": "v1.36.3"},
+        replaces,
+        ["default=go1.26"],
+    )
+    assert text.startswith("module keelson.local/bundle/kubernetes\n\ngo 1.26\n")
+    assert "\tk8s.io/kubernetes v1.36.3\n" in text
+    assert "\tk8s.io/api => k8s.io/api v0.36.3\n" in text
+    assert "godebug (\n\tdefault=go1.26\n)" in text
+    tools = gomod.tools_go(["k8s.io/kubernetes/cmd/kubeadm", "k8s.io/kubernetes/cmd/kubeadm"])
+    assert tools.startswith("//go:build tools\n")
+    assert tools.count("kubeadm") == 1
+
+
+def test_kubernetes_ldflags_stamp_the_release() -> None:
+    build = next(b for b in spec.load().builds if b.component == "kubernetes")
+    flags = recipes.RECIPES["kubernetes"].expand_ldflags(build, "2026-01-01T00:00:00Z")
+    major, minor = build.bare.split(".")[:2]
+    assert f"-X k8s.io/component-base/version.gitVersion={build.version}" in flags
+    assert f"-X k8s.io/component-base/version.gitMinor={minor}" in flags
+    assert f"-X k8s.io/component-base/version.gitMajor={major}" in flags
+    assert "-X k8s.io/component-base/version.gitTreeState=clean" in flags
+
+
+# --- versions.yml and the layout ---------------------------------------------------------------
+
+
+def test_every_pinned_component_has_a_recipe_and_two_kubernetes_minors() -> None:
+    versions = spec.load()
+    assert set(versions.components) == set(recipes.RECIPES)
+    kube = [b.version for b in versions.builds if b.component == "kubernetes"]
+    assert len({v.rsplit(".", 1)[0] for v in kube}) == 2
+
+
+def test_layout_matches_the_upstream_download_sites() -> None:
+    builds = {b.component: b for b in spec.load().select(kubernetes=["v1.36.3"])}
+    etcd = builds["etcd"]
+    assert etcd.artifact_path() == (
+        f"github.com/etcd-io/etcd/releases/download/{etcd.version}/"
+        f"etcd-{etcd.version}-linux-amd64.tar.gz"
+    )
+    containerd = builds["containerd"]
+    assert containerd.artifact_path().endswith(f"/containerd-{containerd.bare}-linux-amd64.tar.gz")
+    assert builds["runc"].artifact_path().endswith("/runc.amd64")
+    assert bundle._artifacts_of(builds["kubernetes"])[0] == (
+        "dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubeadm"
+    )
+    assert builds["kubernetes"].checksum_path("dl.k8s.io/x/kubeadm") == "dl.k8s.io/x/kubeadm.sha256"
+
+
+def test_unknown_component_and_unpinned_kubernetes_are_refused() -> None:
+    versions = spec.load()
+    with pytest.raises(BundleError, match="unknown component etcdd"):
+        versions.select(only=["etcdd"])
+    with pytest.raises(BundleError, match=r"Kubernetes v1\.99\.0 is not pinned"):
+        versions.select(kubernetes=["v1.99.0"])
+
+
+def test_bad_version_in_versions_file_names_component(tmp_path: Path) -> None:
+    bad = tmp_path / "versions.yml"
+    bad.write_text("components:\n  etcd:\n    version: 3.6\n    path: x\n    go_modules: [m]\n")
+    with pytest.raises(BundleError, match=r"etcd: version '3\.6' is not like v1\.2\.3"):
+        spec.load(bad)
+
+
+# --- archives, manifest, verify ----------------------------------------------------------------
+
+
+def test_archives_are_reproducible_and_laid_out_like_upstream(tmp_path: Path) -> None:
+    binary = tmp_path / "etcd"
+    binary.write_bytes(b"\x7fELF fake")
+    first, second = tmp_path / "a.tar.gz", tmp_path / "b.tar.gz"
+    store.write_tar_gz(first, [("etcd", binary)], "etcd-v3.6.16-linux-amd64")
+    store.write_tar_gz(second, [("etcd", binary)], "etcd-v3.6.16-linux-amd64")
+    assert first.read_bytes() == second.read_bytes()
+    assert store.list_archive(first) == [
+        "etcd-v3.6.16-linux-amd64",
+        "etcd-v3.6.16-linux-amd64/etcd",
+    ]
+    zipped = tmp_path / "tofu.zip"
+    store.write_zip(zipped, [("tofu", binary)])
+    assert store.list_archive(zipped) == ["tofu"]
+
+
+def _fake_source(calls: list[str]) -> object:
+    """Stands in for the Go build: writes each artifact like the real packager would."""
+
+    def build_from_source(
+        build: spec.Build, recipe: recipes.Recipe, root: Path, go_version: str
+    ) -> list[str]:
+        calls.append(build.name)
+        paths = bundle._artifacts_of(build)
+        for path in paths:
+            with store.atomic_target(root / path) as tmp:
+                tmp.write_bytes(f"{build.name} {path}".encode())
+        return paths
+
+    return build_from_source
+
+
+@pytest.fixture
+def fake_go(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
+    monkeypatch.setenv("KEELSON_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(gomod, "local_go_version", lambda: "1.26")
+    calls: list[str] = []
+    monkeypatch.setattr(source, "build_from_source", _fake_source(calls))
+    return calls
+
+
+def test_second_build_is_cached_and_does_no_work(fake_go: list[str], tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    said: list[str] = []
+    first = bundle.build(only=["etcd", "runc"], root=root, progress=said.append)
+    assert [r.cached for r in first] == [False, False]
+    assert fake_go == ["etcd v3.6.16", "runc v1.5.2"]
+    second = bundle.build(only=["etcd", "runc"], root=root, progress=said.append)
+    assert [r.cached for r in second] == [True, True]
+    assert fake_go == ["etcd v3.6.16", "runc v1.5.2"]
+    assert said[-1].startswith("runc v1.5.2: cached")
+    # A missing file is not a cache hit.
+    (root / bundle._artifacts_of(spec.load().select(only=["runc"])[0])[0]).unlink()
+    bundle.build(only=["etcd", "runc"], root=root, progress=said.append)
+    assert fake_go[-1] == "runc v1.5.2"
+
+
+def test_manifest_lists_every_file_and_verify_names_a_modified_one(
+    fake_go: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "root"
+    bundle.build(only=["etcd", "kubernetes"], kubernetes=["v1.37.2"], root=root, progress=print)
+    manifest = json.loads((root / "manifest.json").read_text())
+    paths = [f["path"] for f in manifest["files"]]
+    assert len(paths) == 1 + 7
+    kubelet = next(f for f in manifest["files"] if f["path"].endswith("/kubelet"))
+    assert kubelet["component"] == "kubernetes"
+    assert kubelet["version"] == "v1.37.2"
+    assert kubelet["sha256"] == hashlib.sha256((root / kubelet["path"]).read_bytes()).hexdigest()
+    assert f"{kubelet['sha256']}  {kubelet['path']}\n" in (root / "SHA256SUMS").read_text()
+
+    assert main(["bundle", "verify", "--root", str(root)]) == 0
+    (root / kubelet["path"]).write_bytes(b"tampered")
+    assert main(["bundle", "verify", "--root", str(root)]) == BundleError.exit_code
+    err = capsys.readouterr().err
+    assert f"FAILED {kubelet['path']}: sha256 " in err
+    assert "1 of 8 files fail verification" in err
+    (root / kubelet["path"]).unlink()
+    _, problems, _ = bundle.verify(root)
+    assert [(p.path, p.message) for p in problems] == [(kubelet["path"], "missing")]
+
+
+def test_interrupted_build_leaves_nothing_that_looks_built(
+    fake_go: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+
+    def dies_midway(build: spec.Build, recipe: recipes.Recipe, root: Path, go: str) -> list[str]:
+        path = bundle._artifacts_of(build)[0]
+        with store.atomic_target(root / path) as tmp:
+            tmp.write_bytes(b"half a tarball")
+            raise KeyboardInterrupt
+        return [path]
+
+    monkeypatch.setattr(source, "build_from_source", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        bundle.build(only=["etcd"], root=root, progress=print)
+    assert not [p for p in root.rglob("*etcd*") if p.is_file() and ".locks" not in p.parts]
+    rows = {r.component: r.status for r in bundle.list_builds(root)}
+    assert rows["etcd"] == "not built"
+
+
+def test_list_shows_built_and_missing(fake_go: list[str], tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    bundle.build(only=["crictl"], root=root, progress=print)
+    rows = {(r.component, r.version): r for r in bundle.list_builds(root)}
+    crictl = next(r for (c, _), r in rows.items() if c == "crictl")
+    assert (crictl.status, crictl.files, crictl.source) == ("built", 1, "source")
+    assert rows[("kubernetes", "v1.36.3")].status == "not built"
+
+
+# --- the release source against a local HTTP server --------------------------------------------
+
+
+def _tarball(name: str) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"etcd"))
+    return raw.getvalue()
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A small bundle as upstream publishes it (artifacts and checksum files), over HTTP."""
+    site = tmp_path / "upstream"
+    etcd_dir = site / "github.com/etcd-io/etcd/releases/download/v3.6.16"
+    etcd_dir.mkdir(parents=True)
+    tarball = _tarball("etcd-v3.6.16-linux-amd64/etcd")
+    (etcd_dir / "etcd-v3.6.16-linux-amd64.tar.gz").write_bytes(tarball)
+    (etcd_dir / "SHA256SUMS").write_text(
+        f"{'0' * 64}  etcd-v3.6.16-darwin-arm64.zip\n"
+        f"{hashlib.sha256(tarball).hexdigest()}  etcd-v3.6.16-linux-amd64.tar.gz\n"
+    )
+    kube_dir = site / "dl.k8s.io/release/v1.36.3/bin/linux/amd64"
+    kube_dir.mkdir(parents=True)
+    for binary in recipes.RECIPES["kubernetes"].binaries:
+        data = f"#!{binary.name}".encode()
+        (kube_dir / binary.name).write_bytes(data)
+        (kube_dir / f"{binary.name}.sha256").write_text(hashlib.sha256(data).hexdigest())
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", site
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_release_source_downloads_and_checks_published_checksums(
+    upstream: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEELSON_CACHE", str(tmp_path / "cache"))
+    url, site = upstream
+    root = tmp_path / "root"
+    results = bundle.build(
+        only=["etcd", "kubernetes"],
+        kubernetes=["v1.36.3"],
+        source_name="release",
+        base_url=url,
+        root=root,
+        progress=print,
+    )
+    assert [(r.build.component, r.files) for r in results] == [("etcd", 1), ("kubernetes", 7)]
+    kubeadm = "dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubeadm"
+    assert (root / kubeadm).read_bytes() == (site / kubeadm).read_bytes()
+    assert bundle.verify(root)[1] == []
+    again = bundle.build(
+        only=["etcd"], source_name="release", base_url=url, root=root, progress=print
+    )
+    assert again[0].cached
+
+
+def test_release_source_refuses_a_wrong_checksum_and_keeps_nothing(
+    upstream: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEELSON_CACHE", str(tmp_path / "cache"))
+    url, site = upstream
+    kubelet = "dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubelet"
+    (site / f"{kubelet}.sha256").write_text("ab" * 32 + "\n")
+    actual = hashlib.sha256((site / kubelet).read_bytes()).hexdigest()
+    root = tmp_path / "root"
+    with pytest.raises(BundleError) as refused:
+        bundle.build(
+            only=["kubernetes"],
+            kubernetes=["v1.36.3"],
+            source_name="release",
+            base_url=url,
+            root=root,
+            progress=print,
+        )
+    message = str(refused.value)
+    assert f"checksum mismatch for {kubelet}" in message
+    assert f"downloaded sha256 {actual}" in message
+    assert f"published {'ab' * 32}" in message
+    assert not (root / kubelet).exists()
+    assert not list((root / kubelet).parent.glob(f"*{store.TMP_MARK}*"))
+    rows = {(r.component, r.version): r.status for r in bundle.list_builds(root)}
+    assert rows[("kubernetes", "v1.36.3")] == "not built"
+
+
+def test_release_source_names_a_missing_checksum_file(
+    upstream: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEELSON_CACHE", str(tmp_path / "cache"))
+    url, site = upstream
+    (site / "github.com/etcd-io/etcd/releases/download/v3.6.16/SHA256SUMS").unlink()
+    with pytest.raises(BundleError, match=r"SHA256SUMS: HTTP 404"):
+        bundle.build(
+            only=["etcd"], source_name="release", base_url=url, root=tmp_path / "r", progress=print
+        )
+
+
+def test_checksum_file_formats() -> None:
+    digest = "a" * 64
+    assert release.parse_checksum(f"{digest}\n", "kubeadm", "x") == digest
+    assert release.parse_checksum(f"{digest} *bin/crictl.tgz\n", "crictl.tgz", "x") == digest
+    with pytest.raises(BundleError, match=r"lists no sha256 for other\.tgz"):
+        release.parse_checksum(f"{digest}  crictl.tgz\n", "other.tgz", "SUMS")
+    assert release.url_for("https://", "dl.k8s.io/a") == "https://dl.k8s.io/a"
+    assert release.url_for("http://mirror:8080/files/", "dl.k8s.io/a") == (
+        "http://mirror:8080/files/dl.k8s.io/a"
+    )
+
+
+def test_serve_refuses_a_root_without_manifest(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match=r"no manifest\.json"):
+        bundle.make_server(tmp_path, "127.0.0.1", 0)
