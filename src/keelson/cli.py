@@ -7,9 +7,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from keelson import __version__, bundle, doctor, hostimage, images, inventory, lab
+from keelson import __version__, bundle, doctor, etcd, hostimage, images, inventory, lab
 from keelson.bundle import store as bundle_store
-from keelson.errors import BundleError, ImageError, KeelsonError
+from keelson.errors import BundleError, ImageError, KeelsonError, UsageError
 from keelson.runner import run_playbook
 
 
@@ -106,6 +106,32 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         f"{g}({len(h)})" for g, h in sorted(groups.items()) if g not in ("all", "ungrouped") and h
     )
     print(f"inventory {inv}: ok, {len(groups['all'])} hosts; groups: {listed}")
+    return 0
+
+
+def _confirm_restore() -> bool:
+    if not sys.stdin.isatty():
+        raise UsageError("restore needs confirmation: run it on a terminal, or pass --yes")
+    answer = input("Stop etcd (and the API servers) and restore this snapshot? Type 'restore': ")
+    return answer.strip() == "restore"
+
+
+def cmd_etcd(args: argparse.Namespace) -> int:
+    inv = inventory.resolve(args.inventory)
+    if args.etcd_command == "backup":
+        taken = etcd.backup(inv)
+        print(
+            f"backup {taken['name']}: revision {taken['revision']}, {taken['total_keys']} keys, "
+            f"{taken['size']} bytes compressed, from {taken['source_endpoint']}"
+        )
+    elif args.etcd_command == "restore":
+        etcd.restore(inv, args.snapshot, _confirm_restore, assume_yes=args.yes)
+    elif args.etcd_command == "status":
+        text, healthy = etcd.status(inv)
+        print(text)
+        return 0 if healthy else 1
+    elif args.etcd_command == "snapshots":
+        print(etcd.snapshots(inv))
     return 0
 
 
@@ -239,6 +265,22 @@ def build_parser() -> argparse.ArgumentParser:
     for p in bundle_sub.choices.values():
         p.add_argument("--root", help="bundle root (default $KEELSON_CACHE/bundle/root)")
     p_bundle.set_defaults(func=cmd_bundle)
+
+    p_etcd = sub.add_parser("etcd", help="etcd backups, restore and status (on-call runbooks)")
+    etcd_sub = p_etcd.add_subparsers(dest="etcd_command", required=True)
+    etcd_sub.add_parser("backup", help="take a verified backup now and copy it to the store")
+    p_restore = etcd_sub.add_parser(
+        "restore", help="restore every member from one snapshot (docs/runbooks/etcd-restore.md)"
+    )
+    p_restore.add_argument(
+        "--snapshot", required=True, help="snapshot name (see `etcd snapshots`) or NAME.db.gz path"
+    )
+    p_restore.add_argument("--yes", action="store_true", help="do not ask before restoring")
+    etcd_sub.add_parser("status", help="members, leader, db size and the last backup")
+    etcd_sub.add_parser("snapshots", help="snapshots on the backup store, newest first")
+    for p in etcd_sub.choices.values():
+        p.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    p_etcd.set_defaults(func=cmd_etcd)
 
     p_doctor = sub.add_parser("doctor", help="what this controller has and lacks")
     p_doctor.set_defaults(func=cmd_doctor)

@@ -349,6 +349,8 @@ def groups_for(nodes: int) -> dict[str, list[str]]:
         "ceph_mgr": names[:1],
         "ceph_osd": names[: min(3, nodes)],
         "monitoring": names[:1],
+        # A host outside etcd, when there is one, keeps the etcd backups off the members.
+        "etcd_backup_store": names[etcd_size:][-1:],
     }
 
 
