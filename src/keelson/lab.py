@@ -363,6 +363,13 @@ def _write_if_changed(path: Path, content: str, mode: int = 0o644) -> bool:
     return True
 
 
+class _IndentedDumper(yaml.SafeDumper):
+    """Indents list items under their key, as yamllint and ansible-lint expect."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
 def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
     inv = inventory_dir(spec.name)
     hosts = {spec.node_name(i): {"ansible_host": spec.address(i)} for i in range(1, spec.nodes + 1)}
@@ -397,7 +404,7 @@ def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
     }
     _write_if_changed(
         inv / "group_vars" / "all.yml",
-        header + "---\n" + yaml.safe_dump(group_vars, sort_keys=False),
+        header + "---\n" + yaml.dump(group_vars, Dumper=_IndentedDumper, sort_keys=False),
     )
     return inv
 

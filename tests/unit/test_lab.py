@@ -1,7 +1,11 @@
 """Lab layout rules that do not need Docker."""
 
-import pytest
+from pathlib import Path
 
+import pytest
+import yaml
+
+from keelson import lab
 from keelson.errors import UsageError
 from keelson.lab import LabSpec, _validate, groups_for
 
@@ -41,3 +45,22 @@ def test_addresses_are_stable_and_inside_the_subnet() -> None:
 def test_bad_lab_specs_are_refused(spec: LabSpec, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         _validate(spec)
+
+
+def test_lab_registry_sits_at_dot_two_and_containerd_trusts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = LabSpec(name="t", nodes=1, subnet="10.9.8.0/24")
+    assert spec.registry == "10.9.8.2:5000"
+    assert spec.registry_container == "keelson-t-registry"
+    monkeypatch.setattr(lab, "inventory_dir", lambda name: tmp_path / name)
+    inv = lab.write_inventory(spec, tmp_path / "key", tmp_path / "known_hosts")
+    text = (inv / "group_vars" / "all.yml").read_text()
+    assert yaml.safe_load(text)["containerd_registries"] == [
+        {
+            "name": "10.9.8.2:5000",
+            "server": "http://10.9.8.2:5000",
+            "mirrors": [{"url": "http://10.9.8.2:5000"}],
+        }
+    ]
+    assert "\n  - name: 10.9.8.2:5000\n" in text  # lists indented, as yamllint wants
