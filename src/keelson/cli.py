@@ -54,7 +54,7 @@ def cmd_images(args: argparse.Namespace) -> int:
             print("* not built yet: `keelson images build`")
         return 0
     if args.images_command == "build":
-        report = images.build(tree, _progress, targets, args.bundle)
+        report = images.build(tree, _progress, targets, args.bundle, args.no_cache)
         print(f"images: {report.summary()} in {time.monotonic() - started:.1f}s")
         return 0
     registry = args.registry or lab.registry_endpoint(args.lab)
@@ -226,6 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("image", nargs="*", help="only these images and their parents")
         p.add_argument("--images-dir", type=Path, help="image tree (default: <project>/images)")
         p.add_argument("--bundle", type=Path, help="offline bundle root (default: the cache)")
+        if name == "build":
+            p.add_argument(
+                "--no-cache",
+                action="store_true",
+                help="rebuild every selected image without Docker's layer cache (Debian updates)",
+            )
         if name in ("push", "verify"):
             p.add_argument("--registry", help="host:port (default: the lab's registry)")
             p.add_argument("--lab", default="lab", help="lab whose registry (default: lab)")

@@ -555,7 +555,9 @@ def _log_path(name: str) -> Path:
     return state_dir() / "images" / "logs" / f"{name.replace('/', '_')}.log"
 
 
-def _docker_build(planned: Planned, by_name: dict[str, Planned], bundle: Path) -> None:
+def _docker_build(
+    planned: Planned, by_name: dict[str, Planned], bundle: Path, no_cache: bool = False
+) -> None:
     image = planned.image
     with tempfile.TemporaryDirectory(prefix="keelson-image-") as tmp:
         dockerfile = Path(tmp) / "Dockerfile"
@@ -575,6 +577,7 @@ def _docker_build(planned: Planned, by_name: dict[str, Planned], bundle: Path) -
         cmd = [
             "docker",
             "build",
+            *(["--no-cache"] if no_cache else []),
             "--file",
             str(dockerfile),
             "--tag",
@@ -604,8 +607,13 @@ def build(
     progress: Progress,
     targets: Iterable[str] | None = None,
     bundle: Path | None = None,
+    no_cache: bool = False,
 ) -> BuildReport:
-    """Build what is missing of TARGETS and their ancestors (the whole tree by default)."""
+    """Build what is missing of TARGETS and their ancestors (the whole tree by default).
+
+    NO_CACHE rebuilds every selected image from scratch under its same content tag: the way to
+    take in Debian updates, which the content of the tree does not show.
+    """
     bundle = bundle or default_bundle_dir()
     report = BuildReport(planned=plan(tree, targets, bundle))
     by_name = {p.image.name: p for p in report.planned}
@@ -615,7 +623,7 @@ def build(
             progress(f"skipping {name}: {planned.skipped}")
             report.skipped.append((name, planned.skipped))
             continue
-        if local_image_id(planned.tag) is not None:
+        if not no_cache and local_image_id(planned.tag) is not None:
             report.unchanged.append(name)
             continue
         if not report.built and not dockercli.engine_running():
@@ -625,7 +633,7 @@ def build(
                 PROVIDED[from_line.provided][1](progress)
         progress(f"building {name} ({planned.tag})")
         started = time.monotonic()
-        _docker_build(planned, by_name, bundle)
+        _docker_build(planned, by_name, bundle, no_cache)
         progress(f"built {name} in {time.monotonic() - started:.1f}s")
         report.built.append(name)
     return report
