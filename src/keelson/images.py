@@ -256,7 +256,8 @@ def parse_dockerfile(
 
     DISPLAY is how errors name the file (a path relative to the images dir).
     """
-    args: dict[str, str] = {}
+    global_args: dict[str, str] = {}  # ARGs before the first FROM: what FROM lines may use
+    stage_args: dict[str, str] = {}  # ARGs of the current stage: what its LABELs may use
     stages: set[str] = set()
     froms: list[FromLine] = []
     version: str | None = None
@@ -265,28 +266,28 @@ def parse_dockerfile(
         keyword = keyword.upper()
         where = f"{display}:{line}"
         if keyword == "ARG":
+            scope = stage_args if froms else global_args
             for item in _split(rest, where):
                 name, sep, default = item.partition("=")
                 if sep:
-                    args[name] = _substitute(default, args, where)
-                else:
-                    args.setdefault(name, "")
-                    if not args[name]:
-                        del args[name]
+                    scope[name] = _substitute(default, scope, where)
+                elif froms and name in global_args:
+                    scope[name] = global_args[name]  # `ARG NAME` in a stage: the global default
         elif keyword == "FROM":
             words = [w for w in _split(rest, where) if not w.startswith("--")]
             if not words:
                 raise ImageError(f"{where}: FROM names no image")
             token = words[0]
-            ref = _substitute(token, args, where)
+            ref = _substitute(token, global_args, where)
             froms.append(_resolve(line, token, ref, stages, known, where))
             if len(words) >= 3 and words[1].lower() == "as":
                 stages.add(words[2].lower())
+            stage_args = {}
         elif keyword == "LABEL":
             for item in _split(rest, where):
                 key, _, value = item.partition("=")
                 if key == VERSION_LABEL:
-                    version = _substitute(value, args, where)
+                    version = _substitute(value, stage_args, where)
     if not froms:
         raise ImageError(f"{display}: no FROM line")
     return froms, version

@@ -240,3 +240,19 @@ def test_the_project_tree_is_layered_as_designed() -> None:
             assert tree.images[f"cluster/{component}@{version}"].version == version
     assert tree.images["cluster/coredns"].version == pins["coredns"]["version"]
     assert tree.images["cluster/pause"].bundle_files == []
+
+
+def test_args_follow_dockers_scopes(tree_dir: Path) -> None:
+    write_tree(
+        tree_dir,
+        {
+            "runtime/b/Dockerfile": (
+                "ARG PARENT=keelson/base\nARG V=3.0\nFROM ${PARENT}\nARG V\nARG PARENT=nothing\n"
+                'LABEL org.opencontainers.image.version="${V}-1"\nFROM ${PARENT}\n'
+            ),
+        },
+    )
+    image = images.load_tree(tree_dir).images["runtime/b"]
+    assert image.version == "3.0-1"  # `ARG V` in the stage takes the global default
+    assert image.parents == ["base"]  # FROM sees only the ARGs before the first FROM
+    assert [f.parent for f in image.froms] == ["base", "base"]
