@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from keelson import dockercli, hostimage
+from keelson.bundle import store as bundle_store
 from keelson.errors import ImageError
 from keelson.paths import project_root, state_dir
 
@@ -58,13 +59,12 @@ def default_images_dir() -> Path:
 
 def default_bundle_dir() -> Path:
     """Where `keelson bundle build` leaves binaries, laid out like their download sites."""
-    base = os.environ.get("KEELSON_CACHE")
-    return (Path(base) if base else Path.home() / ".cache" / "keelson") / "bundle" / "root"
+    return bundle_store.default_root()
 
 
 def _bundle_manifest(bundle: Path) -> dict[str, tuple[str, int]]:
     """path -> (sha256, size) from the bundle's manifest.json (empty when there is none)."""
-    manifest = bundle / "manifest.json"
+    manifest = bundle / bundle_store.MANIFEST
     if not manifest.is_file():
         return {}
     files = json.loads(manifest.read_text()).get("files", [])
