@@ -1,6 +1,12 @@
 """The image pipeline's graph and content tags, on small trees written per test (no Docker)."""
 
+import hashlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -256,3 +262,79 @@ def test_args_follow_dockers_scopes(tree_dir: Path) -> None:
     assert image.version == "3.0-1"  # `ARG V` in the stage takes the global default
     assert image.parents == ["base"]  # FROM sees only the ARGs before the first FROM
     assert [f.parent for f in image.froms] == ["base", "base"]
+
+
+class FakeRegistry(ThreadingHTTPServer):
+    """Serves manifests {(repository, tag): manifest} and the blobs named in BLOBS."""
+
+    def __init__(self, manifests: dict[tuple[str, str], dict[str, Any]], blobs: set[str]) -> None:
+        self.manifests = manifests
+        self.blobs = blobs
+        super().__init__(("127.0.0.1", 0), FakeRegistryHandler)
+
+
+class FakeRegistryHandler(BaseHTTPRequestHandler):
+    server: FakeRegistry
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        repository, _, tag = self.path.removeprefix("/v2/").rpartition("/manifests/")
+        manifest = self.server.manifests.get((repository, tag))
+        body = json.dumps(manifest).encode()
+        self.send_response(200 if manifest else 404)
+        if manifest:
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            self.send_header("Docker-Content-Digest", digest)
+        self.end_headers()
+        if manifest:
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        blob = self.path.rpartition("/blobs/")[2]
+        self.send_response(200 if blob in self.server.blobs else 404)
+        self.end_headers()
+
+
+@pytest.fixture
+def fake_registry() -> Iterator[FakeRegistry]:
+    server = FakeRegistry({}, set())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_verify_reads_the_registry_http_api_and_names_each_problem(
+    tree_dir: Path, fake_registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tree = images.load_tree(tree_dir)
+    planned = {p.image.name: p for p in images.plan(tree, bundle=tree_dir)}
+    monkeypatch.setattr(images, "local_image_id", lambda tag: f"sha256:id-of-{tag}")
+    good = {"config": {"digest": ""}, "layers": [{"digest": "sha256:layer"}]}
+    for p in planned.values():
+        manifest = {**good, "config": {"digest": f"sha256:id-of-{p.tag}"}}
+        for tag in p.remote_tags:
+            fake_registry.manifests[(p.image.path, tag)] = manifest
+        fake_registry.blobs.add(f"sha256:id-of-{p.tag}")
+    fake_registry.blobs.add("sha256:layer")
+    registry = f"127.0.0.1:{fake_registry.server_address[1]}"
+    assert images.verify(tree, registry).problems == []
+    # The version tag moved to another image, a config differs, a blob is gone.
+    base = planned["base"]
+    fake_registry.manifests[("base", "1.0.0")] = {**good, "config": {"digest": "sha256:other"}}
+    fake_registry.manifests[("runtime/a", planned["runtime/a"].digest or "")]["config"] = {
+        "digest": "sha256:stale"
+    }
+    fake_registry.blobs.discard("sha256:layer")
+    del fake_registry.manifests[("service/x", planned["service/x"].digest or "")]
+    problems = images.verify(tree, registry).problems
+    assert "base:1.0.0 is sha256:" in "\n".join(problems)
+    assert f"runtime/a:{planned['runtime/a'].digest} holds sha256:stale, not sha256:id-of-" in (
+        "\n".join(problems)
+    )
+    assert f"service/x:{planned['service/x'].digest} is not in the registry" in problems
+    assert "base: blob sha256:layer answers 404" in problems
+    assert base.tag.startswith("keelson/base:")
