@@ -382,3 +382,25 @@ def test_checksum_file_formats() -> None:
 def test_serve_refuses_a_root_without_manifest(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match=r"no manifest\.json"):
         bundle.make_server(tmp_path, "127.0.0.1", 0)
+
+
+def test_copied_main_drops_an_import_the_proxy_does_not_serve(tmp_path: Path) -> None:
+    module = tmp_path / "flannel"
+    module.mkdir()
+    (module / "main.go").write_text(
+        'package main\n\nimport (\n\t"fmt"\n'
+        '\t_ "github.com/flannel-io/flannel/pkg/backend/tencentvpc"\n'
+        '\t_ "github.com/flannel-io/flannel/pkg/backend/vxlan"\n)\n'
+    )
+    (module / "main_test.go").write_text("package main\n")
+    info = gomod.ModuleInfo("github.com/flannel-io/flannel", "v0.28.10", "", "", module)
+    binary = recipes.RECIPES["flannel"].binaries[0]
+    work = tmp_path / "work"
+    assert source.copy_main(binary, [info], work) == "./main/flanneld"
+    copied = (work / "main" / "flanneld" / "main.go").read_text()
+    assert "tencentvpc" not in copied
+    assert "backend/vxlan" in copied
+    assert not (work / "main" / "flanneld" / "main_test.go").exists()
+    (module / "main.go").write_text("package main\n")
+    with pytest.raises(BundleError, match="no longer imports"):
+        source.copy_main(binary, [info], work)

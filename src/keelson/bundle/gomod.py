@@ -183,6 +183,7 @@ class ModuleInfo:
     version: str
     gomod: str
     time: str
+    dir: Path
 
 
 def download(module: str, version: str, cwd: Path) -> ModuleInfo:
@@ -194,4 +195,10 @@ def download(module: str, version: str, cwd: Path) -> ModuleInfo:
     if data.get("Error"):
         raise BundleError(f"fetching {module}@{version}: {data['Error']}")
     info = json.loads(Path(data["Info"]).read_text())
-    return ModuleInfo(module, version, Path(data["GoMod"]).read_text(), str(info.get("Time", "")))
+    return ModuleInfo(
+        module,
+        version,
+        Path(data["GoMod"]).read_text(),
+        str(info.get("Time", "")),
+        Path(data["Dir"]),
+    )

@@ -15,6 +15,9 @@ from keelson.bundle.spec import Build
 class GoBinary:
     name: str  # the file name upstream ships
     package: str  # import path of its main package
+    # Imports to drop from a copy of the main package, for a dependency the Go module proxy
+    # does not serve (the copy is built instead of the original; see docs/bundle.md).
+    drop_imports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,22 @@ RECIPES: dict[str, Recipe] = {
         staging_modules=True,
     ),
     "flannel": Recipe(
-        binaries=(GoBinary("flanneld", "github.com/flannel-io/flannel"),),
-        ldflags=_x("github.com/flannel-io/flannel/pkg/version", Version="{version}"),
+        binaries=(
+            GoBinary(
+                "flanneld",
+                "github.com/flannel-io/flannel",
+                # Tencent Cloud's SDK is not on the Go module proxy: no tencent-vpc backend.
+                drop_imports=("github.com/flannel-io/flannel/pkg/backend/tencentvpc",),
+            ),
+        ),
+        # The udp backend is cgo; static like upstream's flanneld-amd64.
+        ldflags=(
+            *_x("github.com/flannel-io/flannel/pkg/version", Version="{version}"),
+            "-linkmode external",
+            "-extldflags -static",
+        ),
+        tags=("netgo", "osusergo"),
+        cgo=True,
     ),
     "coredns": Recipe(
         binaries=(GoBinary("coredns", "github.com/coredns/coredns"),),

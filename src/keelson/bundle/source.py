@@ -11,17 +11,50 @@ import tempfile
 from pathlib import Path
 
 from keelson.bundle import gomod, store
-from keelson.bundle.recipes import Recipe
+from keelson.bundle.recipes import GoBinary, Recipe
 from keelson.bundle.spec import Build
 from keelson.errors import BundleError
 
 GENERATED_MODULE = "keelson.local/bundle/{component}"
 
 
+def _package_dir(infos: list[gomod.ModuleInfo], package: str) -> Path:
+    for info in sorted(infos, key=lambda i: len(i.path), reverse=True):
+        if package == info.path or package.startswith(info.path + "/"):
+            return info.dir / package[len(info.path) :].lstrip("/")
+    raise BundleError(f"{package} is in none of the required modules")
+
+
+def copy_main(binary: GoBinary, infos: list[gomod.ModuleInfo], workdir: Path) -> str:
+    """A copy of a main package without `binary.drop_imports`; returns its package path."""
+    target = workdir / "main" / binary.name
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    dropped: set[str] = set()
+    for src in sorted(_package_dir(infos, binary.package).glob("*.go")):
+        if src.name.endswith("_test.go"):
+            continue
+        kept = []
+        for line in src.read_text().splitlines(keepends=True):
+            imported = line.strip().removeprefix("_").strip().strip('"')
+            if imported in binary.drop_imports:
+                dropped.add(imported)
+                continue
+            kept.append(line)
+        (target / src.name).write_text("".join(kept))
+    missing = set(binary.drop_imports) - dropped
+    if missing:
+        raise BundleError(f"{binary.package} no longer imports {', '.join(sorted(missing))}")
+    return f"./main/{binary.name}"
+
+
 def prepare_module(build: Build, recipe: Recipe, workdir: Path, go_version: str) -> str:
     """Write go.mod and tools.go, then `go mod tidy`. Returns the release date for ldflags."""
     workdir.mkdir(parents=True, exist_ok=True)
     infos = [gomod.download(m, build.version, workdir) for m in build.go_modules]
+    for binary in recipe.binaries:
+        if binary.drop_imports:
+            copy_main(binary, infos, workdir)
     mapper = recipe.local_mapper(build)
     replaces = gomod.needed_replaces([i.gomod for i in infos], mapper)
     godebug = list(dict.fromkeys(g for i in infos for g in gomod.parse_godebug(i.gomod)))
@@ -33,7 +66,12 @@ def prepare_module(build: Build, recipe: Recipe, workdir: Path, go_version: str)
         godebug,
     )
     (workdir / "go.mod").write_text(text)
-    (workdir / "tools.go").write_text(gomod.tools_go([b.package for b in recipe.binaries]))
+    # Copied mains import the required modules' packages themselves; tidy keeps those.
+    tools = [b.package for b in recipe.binaries if not b.drop_imports]
+    if tools:
+        (workdir / "tools.go").write_text(gomod.tools_go(tools))
+    else:
+        (workdir / "tools.go").unlink(missing_ok=True)
     gomod.run_go(["mod", "tidy"], workdir, what=f"{build.name}: go mod tidy")
     return infos[0].time
 
@@ -44,8 +82,9 @@ def compile_binaries(build: Build, recipe: Recipe, workdir: Path, date: str, out
         args = ["build", "-trimpath", "-ldflags", ldflags, "-o", str(out / binary.name)]
         if recipe.tags:
             args += ["-tags", ",".join(recipe.tags)]
+        target = f"./main/{binary.name}" if binary.drop_imports else binary.package
         gomod.run_go(
-            [*args, binary.package],
+            [*args, target],
             workdir,
             cgo=recipe.cgo,
             what=f"{build.name}: go build {binary.name}",
