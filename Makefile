@@ -5,14 +5,18 @@ VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 ROLES := $(notdir $(wildcard roles/*))
 NODES ?= 3
+# What the main job installs from the bundle (built through the Go module proxy, cached).
+LAB_BUNDLE := etcd,containerd,runc,crictl
 
 .PHONY: setup lab lab-down lint unit molecule integration test bench
 
 setup:
 	scripts/setup-host.sh
 
-## The main job: a lab of $(NODES) hosts, then site.yml against it.
+## The main job: a lab of $(NODES) hosts, then site.yml against it (binaries from the bundle,
+## built through the Go module proxy and cached outside the repo).
 lab: setup
+	keelson bundle build --only $(LAB_BUNDLE)
 	keelson lab up --nodes $(NODES)
 	keelson deploy -i inventories/lab
 

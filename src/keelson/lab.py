@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from keelson import dockercli, images
+from keelson.bundle import store as bundle_store
 from keelson.errors import LabError, UsageError
 from keelson.hostimage import ensure_host_image
 from keelson.paths import project_root, state_dir
@@ -71,6 +72,9 @@ BOOT_TIMEOUT_SECONDS = 90
 # published on 127.0.0.1 (a port Docker picks) so the controller's docker can push to it.
 REGISTRY_IMAGE = "service/registry"
 REGISTRY_PORT = 5000
+# The files mirror: the offline bundle's root (read-only) served over HTTP at .3 of the lab
+# network, laid out like the upstream download sites; roles fetch binaries from it by sha256.
+FILES_PORT = 8080
 
 Progress = Callable[[str], None]
 
@@ -104,6 +108,16 @@ class LabSpec:
         """host:port of the lab registry as lab hosts reach it (and image names spell it)."""
         net = ipaddress.ip_network(self.subnet)
         return f"{net.network_address + 2}:{REGISTRY_PORT}"
+
+    @property
+    def files_container(self) -> str:
+        return f"keelson-{self.name}-files"
+
+    @property
+    def files_mirror(self) -> str:
+        """Base URL of the lab's files mirror as lab hosts reach it."""
+        net = ipaddress.ip_network(self.subnet)
+        return f"http://{net.network_address + 3}:{FILES_PORT}"
 
 
 def state_path(name: str) -> Path:
@@ -253,6 +267,33 @@ def _ensure_registry(spec: LabSpec, progress: Progress) -> None:
     _wait_registry(spec.name)
 
 
+def _ensure_files_mirror(spec: LabSpec, image: str, progress: Progress) -> None:
+    """The bundle root, served read-only by Python's http.server in a lab-host container."""
+    root = bundle_store.default_root()
+    root.mkdir(parents=True, exist_ok=True)
+    container = spec.files_container
+    info = dockercli.inspect("container", container)
+    mounts = [m.get("Source") for m in (info or {}).get("Mounts", [])]
+    if info is not None and (
+        info.get("Config", {}).get("Image") != image or str(root) not in mounts
+    ):
+        dockercli.run("rm", "--force", container)
+        info = None
+    if info is None:
+        progress(f"starting the files mirror at {spec.files_mirror} ({root})")
+        address = spec.files_mirror.split("//")[1].split(":")[0]
+        dockercli.run(
+            *("run", "--detach", "--name", container, "--network", spec.network, "--ip", address),
+            *("--label", f"{LABEL}={spec.name}", "--label", f"{LABEL}.role=files"),
+            *("--restart", "unless-stopped", "--volume", f"{root}:/srv/bundle:ro"),
+            *("--entrypoint", "python3", image),
+            *("-m", "http.server", str(FILES_PORT), "--directory", "/srv/bundle"),
+        )
+    elif not info.get("State", {}).get("Running"):
+        progress("starting the files mirror")
+        dockercli.run("start", container)
+
+
 def registry_endpoint(name: str) -> str:
     """127.0.0.1:PORT where the controller reaches the registry of lab NAME."""
     out = dockercli.run(
@@ -394,6 +435,10 @@ def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
         "common_chrony_set_system_clock": False,
         # The lab registry speaks plain HTTP; image names spell it as host:port. It is listed as
         # its own mirror too: containerd 1.6 refuses a hosts.toml without a [host] table.
+        # Binaries come from the offline bundle (`keelson bundle build`) through the files mirror;
+        # roles look up each file's sha256 in the bundle's manifest on this controller.
+        "bundle_mirror_url": spec.files_mirror,
+        "bundle_manifest": str(bundle_store.default_root() / bundle_store.MANIFEST),
         "containerd_registries": [
             {
                 "name": spec.registry,
@@ -444,6 +489,7 @@ def up(spec: LabSpec, progress: Progress) -> Path:
     key = _ensure_key(spec.name)
     _ensure_network(spec)
     _ensure_registry(spec, progress)
+    _ensure_files_mirror(spec, image, progress)
     public_key = key.with_suffix(".pub").read_text()
     by_container = {n["container"]: n for n in present}
     host_keys = []

@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LAB = "itest"
 SUBNET = "172.31.251.0/24"
 KEELSON = [sys.executable, "-m", "keelson"]
+# What the main job installs from the bundle (as `make lab` builds it).
+BUNDLE = "etcd,containerd,runc,crictl"
 
 
 @dataclass
@@ -55,6 +57,9 @@ def docker_exec(node: str, *cmd: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Path]:
+    # etcd and containerd come from the bundle (cached after the first build).
+    bundle = keelson("bundle", "build", "--only", BUNDLE)
+    assert bundle.code == 0, bundle.out + bundle.err
     # Fresh hosts every session: a lab kept from an earlier run is already converged.
     keelson("lab", "down", "--name", LAB)
     up = keelson("lab", "up", "--name", LAB, "--nodes", "3", "--subnet", SUBNET)

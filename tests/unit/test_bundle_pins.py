@@ -1,0 +1,59 @@
+"""Roles that install from the bundle pin the same versions and paths as versions.yml (the
+bundle's manifest lists files by those paths: a drift would fail every deploy's preflight)."""
+
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+PINS = yaml.safe_load((ROOT / "versions.yml").read_text())["components"]
+
+
+def _role(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    defaults = yaml.safe_load((ROOT / f"roles/{name}/defaults/main.yml").read_text())
+    role_vars = yaml.safe_load((ROOT / f"roles/{name}/vars/main.yml").read_text())
+    return defaults, role_vars
+
+
+def _render(text: str, context: dict[str, Any]) -> str:
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    env.filters["regex_replace"] = lambda s, pattern, repl: __import__("re").sub(pattern, repl, s)
+    for _ in range(3):  # variables that refer to variables
+        text = env.from_string(text).render(**context)
+    return text.strip()
+
+
+def _upstream_path(component: str) -> str:
+    pin = PINS[component]
+    return str(pin["path"]).format(
+        version=pin["version"], bare=pin["version"].removeprefix("v"), arch="amd64"
+    )
+
+
+def test_etcd_role_installs_the_pinned_release() -> None:
+    defaults, role_vars = _role("etcd")
+    assert defaults["etcd_version"] == PINS["etcd"]["version"]
+    artifact = role_vars["_etcd_bundle_artifacts"][0]
+    assert _render(artifact["path"], {**defaults, **role_vars}) == _upstream_path("etcd")
+
+
+@pytest.mark.parametrize(
+    ("index", "component", "version_var"),
+    [
+        (0, "containerd", "containerd_version"),
+        (1, "runc", "containerd_runc_version"),
+        (2, "crictl", "containerd_crictl_version"),
+    ],
+)
+def test_containerd_role_installs_the_pinned_releases(
+    index: int, component: str, version_var: str
+) -> None:
+    defaults, role_vars = _role("containerd")
+    assert defaults[version_var] == PINS[component]["version"]
+    artifact = role_vars["_containerd_bundle_artifacts"][index]
+    assert _render(artifact["path"], {**defaults, **role_vars}).replace(" ", "") == _upstream_path(
+        component
+    )
