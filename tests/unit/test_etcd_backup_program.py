@@ -29,7 +29,7 @@ def _load() -> ModuleType:
 
 
 prog = _load()
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _names(start: dt.datetime, count: int, step: dt.timedelta) -> list[str]:

@@ -1,0 +1,99 @@
+"""etcd backup and restore with 100,000 keys of 1 KiB: backup time, compressed size and restore
+time (RTO), printed (never asserted).
+
+    .venv/bin/python tests/bench/etcd_backup.py [--keys 100000] [--keep]
+
+Builds etcd into the bundle if needed, brings up its own lab (`benchetcd`, 172.31.245.0/24,
+3 etcd members and a backup store), deploys, loads the keys, then times `keelson etcd backup`
+and `keelson etcd restore --yes` and removes the lab (unless --keep).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = "benchetcd"
+SUBNET = "172.31.245.0/24"
+
+# Puts COUNT keys of 1 KiB through etcd's JSON gateway (TLS, admin certificate), 4 connections.
+LOAD = """
+import base64, http.client, json, os, ssl, sys, threading
+count = int(sys.argv[1])
+ctx = ssl.create_default_context(cafile="/etc/etcd/pki/ca.crt")
+ctx.load_cert_chain("/etc/etcd/pki/admin.crt", "/etc/etcd/pki/admin.key")
+def worker(start, step):
+    conn = http.client.HTTPSConnection("127.0.0.1", 2379, context=ctx)
+    for i in range(start, count, step):
+        body = {"key": base64.b64encode(f"/bench/{i:07d}".encode()).decode(),
+                "value": base64.b64encode(os.urandom(768)).decode()}  # 1 KiB as base64 text
+        conn.request("POST", "/v3/kv/put", json.dumps(body), {"Content-Type": "application/json"})
+        reply = conn.getresponse(); reply.read()
+        assert reply.status == 200
+threads = [threading.Thread(target=worker, args=(n, 4)) for n in range(4)]
+[t.start() for t in threads]; [t.join() for t in threads]
+"""
+
+
+def keelson(*args: str) -> tuple[float, str]:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "keelson", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=dict(os.environ, KEELSON_ROOT=str(ROOT)),
+    )
+    if proc.returncode != 0:
+        sys.exit(f"keelson {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout[-2000:]}")
+    return time.monotonic() - started, proc.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--keep", action="store_true", help="keep the lab afterwards")
+    args = parser.parse_args()
+    inv = str(ROOT / "inventories" / LAB)
+    keelson("bundle", "build", "--only", "etcd,containerd,runc,crictl")
+    keelson("lab", "down", "--name", LAB)
+    try:
+        keelson("lab", "up", "--name", LAB, "--nodes", "4", "--subnet", SUBNET)
+        keelson("deploy", "-i", inv)
+        started = time.monotonic()
+        subprocess.run(
+            ["docker", "exec", "-i", f"keelson-{LAB}-node1", "python3", "-", str(args.keys)],
+            input=LOAD,
+            text=True,
+            check=True,
+        )
+        load = time.monotonic() - started
+        backup, out = keelson("etcd", "backup", "-i", inv)
+        name = out.split("backup ", 1)[1].split(":", 1)[0]
+        meta = json.loads(
+            subprocess.run(
+                ["docker", "exec", f"keelson-{LAB}-node4", "cat", f"/srv/etcd-backups/{name}.json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        restore, _ = keelson("etcd", "restore", "-i", inv, "--snapshot", name, "--yes")
+        print(f"{'keys (1 KiB values)':<40}{meta['total_keys']:>12}")
+        print(f"{'load through the gateway':<40}{load:>10.1f} s")
+        print(f"{'database size (snapshot)':<40}{meta['total_size'] / 2**20:>10.1f} MiB")
+        print(f"{'compressed backup':<40}{meta['size'] / 2**20:>10.1f} MiB")
+        print(f"{'keelson etcd backup (wall)':<40}{backup:>10.1f} s")
+        print(f"{'keelson etcd restore --yes (wall, RTO)':<40}{restore:>10.1f} s")
+    finally:
+        if not args.keep:
+            keelson("lab", "down", "--name", LAB)
+
+
+if __name__ == "__main__":
+    main()

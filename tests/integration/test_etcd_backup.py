@@ -1,0 +1,310 @@
+"""etcd backups and the restore runbook on a lab of their own: 3 etcd members (etcd 3.6 from the
+bundle, served by the lab's files mirror) and a 4th host as the backup store.
+
+Order matters: the cluster converges, TLS is checked, backups are taken (also while a member is
+killed), corrupt snapshots are refused with the cluster untouched, then 10,000 keys go through a
+backup, changes and a restore, and retention prunes the store.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import BUNDLE, ROOT, keelson
+
+LAB = "etcdtest"
+SUBNET = "172.31.247.0/24"
+MEMBERS = ("node1", "node2", "node3")
+STORE = "node4"
+STORE_DIR = "/srv/etcd-backups"
+ETCDCTL = "set -a; . /etc/etcd/etcdctl.env; set +a; "
+
+pytestmark = pytest.mark.usefixtures("etcd_lab")
+
+
+def sh(node: str, script: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        ["docker", "exec", f"keelson-{LAB}-{node}", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check:
+        assert proc.returncode == 0, f"{node}: {script}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def etcdctl(node: str, args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return sh(node, ETCDCTL + "etcdctl " + args, check)
+
+
+# The etcd JSON gateway over TLS with the member's admin certificate: thousands of keys through
+# one connection, where one etcdctl process per key would take minutes.
+_KV = textwrap.dedent(
+    """
+    import base64, http.client, json, ssl, sys
+    ctx = ssl.create_default_context(cafile="/etc/etcd/pki/ca.crt")
+    ctx.load_cert_chain("/etc/etcd/pki/admin.crt", "/etc/etcd/pki/admin.key")
+    conn = http.client.HTTPSConnection("127.0.0.1", 2379, context=ctx)
+    b64 = lambda s: base64.b64encode(s.encode()).decode()
+    def call(path, body):
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        reply = conn.getresponse()
+        data = json.loads(reply.read())
+        assert reply.status == 200, data
+        return data
+    op = sys.argv[1]
+    if op == "put":
+        count, prefix, tag = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+        for i in range(count):
+            value = f"{tag}-{i}-" + "x" * 40
+            call("/v3/kv/put", {"key": b64(f"{prefix}{i:05d}"), "value": b64(value)})
+    elif op == "dump":
+        data = call("/v3/kv/range", {"key": b64("\\0"), "range_end": b64("\\0")})
+        kvs = {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv.get("value", "")).decode()
+               for kv in data.get("kvs", [])}
+        print(json.dumps({"revision": int(data["header"]["revision"]), "kvs": kvs}))
+    """
+)
+
+
+def kv(node: str, *args: str) -> str:
+    proc = subprocess.run(
+        ["docker", "exec", "-i", f"keelson-{LAB}-{node}", "python3", "-", *args],
+        input=_KV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def dump(node: str = "node1") -> tuple[int, dict[str, str]]:
+    data = json.loads(kv(node, "dump"))
+    return data["revision"], data["kvs"]
+
+
+def store_names() -> list[str]:
+    listing = sh(STORE, f"ls -1 {STORE_DIR}").stdout.split()
+    return sorted(n.removesuffix(".json") for n in listing if n.endswith(".json"))
+
+
+def main_pids() -> dict[str, str]:
+    return {
+        n: sh(n, "systemctl show --property MainPID --value etcd").stdout.strip() for n in MEMBERS
+    }
+
+
+def wait_healthy(timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ok = etcdctl("node2", "endpoint health --cluster", check=False)
+        if ok.returncode == 0 and ok.stdout.count("is healthy") == 3:
+            return
+        time.sleep(2)
+    raise AssertionError("etcd cluster did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def etcd_lab() -> Iterator[Path]:
+    bundle = keelson("bundle", "build", "--only", BUNDLE)
+    assert bundle.code == 0, bundle.out + bundle.err
+    keelson("lab", "down", "--name", LAB)
+    up = keelson("lab", "up", "--name", LAB, "--nodes", "4", "--subnet", SUBNET)
+    assert up.code == 0, up.err
+    inv = ROOT / "inventories" / LAB
+    deploy = keelson("deploy", "-i", str(inv))
+    assert deploy.code == 0, deploy.out[-3000:] + deploy.err
+    yield inv
+    keelson("lab", "down", "--name", LAB)
+
+
+def test_cluster_runs_the_bundle_etcd_over_tls_only(etcd_lab: Path) -> None:
+    for node in MEMBERS:
+        assert "etcd Version: 3.6." in sh(node, "etcd --version").stdout
+        assert "is healthy" in etcdctl(node, "endpoint health").stdout
+        # The CA but no client certificate: the TLS handshake is refused.
+        refused = sh(
+            node,
+            "curl -sS --cacert /etc/etcd/pki/ca.crt https://127.0.0.1:2379/version",
+            check=False,
+        )
+        assert refused.returncode != 0, refused.stdout
+    members = json.loads(etcdctl("node1", "member list -w json").stdout)["members"]
+    assert sorted(m["name"] for m in members) == list(MEMBERS)
+
+
+def test_second_run_changes_nothing(etcd_lab: Path) -> None:
+    again = keelson("deploy", "-i", str(etcd_lab))
+    assert again.code == 0, again.err
+    assert again.record["stats"]["changed"] == {}  # type: ignore[index]
+
+
+def test_backup_lands_on_the_store_with_sha256_and_metadata(etcd_lab: Path) -> None:
+    before = set(store_names())
+    run = keelson("etcd", "backup", "-i", str(etcd_lab))
+    assert run.code == 0, run.out[-2000:] + run.err
+    new = sorted(set(store_names()) - before)
+    assert len(new) == 1, new
+    name = new[0]
+    assert f"backup {name}:" in run.out
+    sums = sh(STORE, f"cd {STORE_DIR} && sha256sum -c {name}.db.gz.sha256").stdout
+    assert f"{name}.db.gz: OK" in sums
+    meta = json.loads(sh(STORE, f"cat {STORE_DIR}/{name}.json").stdout)
+    assert meta["etcd_version"].startswith("3.6.")
+    assert [m["name"] for m in meta["members"]] == list(MEMBERS)
+    assert meta["revision"] > 0 and meta["total_keys"] > 0 and meta["cluster_id"]
+    # Only the members may write there, as the backup user; the files are not world-readable.
+    assert sh(STORE, f"stat -c '%U %a' {STORE_DIR}/{name}.db.gz").stdout.split() == [
+        "etcd-backup",
+        "600",
+    ]
+    listed = keelson("etcd", "snapshots", "-i", str(etcd_lab))
+    assert listed.code == 0 and name in listed.out
+
+
+def test_scheduled_backup_runs_on_the_leader_only_and_exports_metrics(etcd_lab: Path) -> None:
+    before = set(store_names())
+    for node in MEMBERS:
+        sh(node, "systemctl start keelson-etcd-backup.service")
+    assert len(set(store_names()) - before) == 1
+    metrics = [
+        sh(n, "cat /var/lib/prometheus/node-exporter/keelson_etcd_backup.prom", check=False)
+        for n in MEMBERS
+    ]
+    assert any("keelson_etcd_backup_last_success_timestamp_seconds" in m.stdout for m in metrics)
+    status = keelson("etcd", "status", "-i", str(etcd_lab))
+    assert status.code == 0, status.out + status.err
+    assert "3 of 3 members answer" in status.out and "last backup: etcd-" in status.out
+
+
+def test_backup_still_succeeds_when_a_member_is_killed_during_the_run(etcd_lab: Path) -> None:
+    before = set(store_names())
+    backup = subprocess.Popen(
+        ["python", "-m", "keelson", "etcd", "backup", "-i", str(etcd_lab)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(1.0)
+    subprocess.run(["docker", "kill", f"keelson-{LAB}-node1"], check=True, capture_output=True)
+    out, _ = backup.communicate(timeout=300)
+    try:
+        assert backup.returncode == 0, out[-3000:]
+        new = sorted(set(store_names()) - before)
+        assert len(new) == 1, new
+        sh(STORE, f"cd {STORE_DIR} && sha256sum -c {new[0]}.db.gz.sha256")
+        meta = json.loads(sh(STORE, f"cat {STORE_DIR}/{new[0]}.json").stdout)
+        assert meta["taken_on"] != "node1"  # node1 died first: another member took it
+    finally:
+        subprocess.run(["docker", "start", f"keelson-{LAB}-node1"], check=True, capture_output=True)
+        up = keelson("lab", "up", "--name", LAB, "--nodes", "4", "--subnet", SUBNET)
+        assert up.code == 0, up.err
+        wait_healthy()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "altered"])
+def test_a_damaged_snapshot_is_refused_before_any_member_stops(etcd_lab: Path, damage: str) -> None:
+    good = store_names()[-1]
+    bad = f"etcd-20200101T00000{len(damage)}Z-r{good.rsplit('-r', 1)[1]}"
+    damage_cmd = {
+        "truncated": f"head -c 300 {good}.db.gz > {bad}.db.gz",
+        "altered": f"cp {good}.db.gz {bad}.db.gz && printf 'X' | dd of={bad}.db.gz bs=1 seek=200 "
+        "conv=notrunc 2>/dev/null",
+    }[damage]
+    sh(
+        STORE,
+        f"cd {STORE_DIR} && {damage_cmd} && sed 's/{good}/{bad}/' {good}.db.gz.sha256 > "
+        f"{bad}.db.gz.sha256 && cp {good}.json {bad}.json && chown etcd-backup {bad}.*",
+    )
+    pids = main_pids()
+    try:
+        run = keelson("etcd", "restore", "-i", str(etcd_lab), "--snapshot", bad, "--yes")
+        assert run.code != 0
+        assert "altered or truncated" in run.err, run.err
+        assert main_pids() == pids  # no member was stopped or restarted
+        assert "is healthy" in etcdctl("node1", "endpoint health").stdout
+    finally:
+        sh(STORE, f"rm -f {STORE_DIR}/{bad}.*")
+
+
+def test_restore_brings_back_exactly_the_snapshot_with_a_higher_revision(
+    etcd_lab: Path,
+) -> None:
+    kv("node1", "put", "10000", "/data/k", "v1")
+    run = keelson("etcd", "backup", "-i", str(etcd_lab))
+    assert run.code == 0, run.out[-2000:] + run.err
+    name = run.out.split("backup ", 1)[1].split(":", 1)[0].strip()
+    meta = json.loads(sh(STORE, f"cat {STORE_DIR}/{name}.json").stdout)
+    revision_at_backup, expected = dump()
+    assert meta["revision"] == revision_at_backup
+    assert sum(k.startswith("/data/k") for k in expected) == 10000
+
+    # After the backup: new keys, changed keys, deleted keys.
+    kv("node1", "put", "500", "/data/after/", "late")
+    kv("node1", "put", "2000", "/data/k", "v2")
+    etcdctl("node1", "del --prefix /data/k00")
+    highest_before, changed = dump()
+    assert changed != expected
+
+    restore = keelson("etcd", "restore", "-i", str(etcd_lab), "--snapshot", name, "--yes")
+    assert restore.code == 0, restore.out[-3000:] + restore.err
+
+    revision, restored = dump("node2")
+    assert restored == expected  # every key and value, nothing more
+    assert revision > highest_before
+    health = etcdctl("node3", "endpoint health --cluster")
+    assert health.stdout.count("is healthy") == 3
+    for node in MEMBERS:
+        assert sh(node, "ls -d /var/lib/etcd.before-restore-*/member").returncode == 0
+    # The role agrees with the restored cluster: nothing to change.
+    again = keelson("deploy", "-i", str(etcd_lab), "--tags", "etcd")
+    assert again.code == 0, again.err
+    assert again.record["stats"]["changed"] == {}  # type: ignore[index]
+
+
+def test_retention_keeps_exactly_the_configured_set(etcd_lab: Path) -> None:
+    newest = store_names()[-1]
+    # Old snapshots by name (copies of a real one): two on 1 Nov, one each on 2, 3, 9 and 16 Nov.
+    old = [
+        "etcd-20261101T010000Z-r1",
+        "etcd-20261101T230000Z-r2",
+        "etcd-20261102T120000Z-r3",
+        "etcd-20261103T120000Z-r4",
+        "etcd-20261109T120000Z-r5",
+        "etcd-20261116T120000Z-r6",
+    ]
+    copies = " && ".join(
+        f"cp {newest}.db.gz {o}.db.gz && cp {newest}.db.gz.sha256 {o}.db.gz.sha256 && "
+        f"cp {newest}.json {o}.json"
+        for o in old
+    )
+    sh(STORE, f"cd {STORE_DIR} && {copies} && chown etcd-backup *")
+    real = [n for n in store_names() if n not in old]
+    # keep last 2, daily 3, weekly 3 -> the next backup (N) plus newest real one; the newest of
+    # the 3 newest days (today: N; 16 Nov; 9 Nov); the newest of the 3 newest ISO weeks
+    # (this week: N; week of 16 Nov; week of 9 Nov).
+    config = "/etc/keelson/etcd-backup.json"
+    sh(
+        "node2",
+        f"python3 -c \"import json; c=json.load(open('{config}')); "
+        "c['retention']={'last': 2, 'daily': 3, 'weekly': 3}; "
+        "json.dump(c, open('/tmp/retention.json', 'w'))\" && "
+        "keelson-etcd-backup --config /tmp/retention.json run",
+    )
+    names = store_names()
+    taken = [n for n in names if n not in old and n not in real]
+    assert len(taken) == 1
+    expected = {taken[0], real[-1], "etcd-20261116T120000Z-r6", "etcd-20261109T120000Z-r5"}
+    assert set(names) == expected
+    files = sh(STORE, f"ls -1 {STORE_DIR}").stdout.split()
+    assert len(files) == 3 * len(expected)  # no orphaned .sha256 or partial files
