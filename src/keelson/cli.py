@@ -180,6 +180,18 @@ def cmd_bundle(args: argparse.Namespace) -> int:
                 f"(first: {problems[0].path})"
             )
         print(f"bundle {root}: {checked} files match manifest.json")
+        if args.versions:
+            checks = bundle.check_versions(root)
+            for check in checks:
+                mark = "ok" if check.ok else "WRONG"
+                print(f"{mark:<6}{check.build.name} {check.binary}: {check.output}")
+            wrong = [c for c in checks if not c.ok]
+            if wrong:
+                raise BundleError(
+                    f"{len(wrong)} binaries do not report their pinned version "
+                    f"(first: {wrong[0].build.name} {wrong[0].binary})"
+                )
+            print(f"{len(checks)} binaries report their pinned versions")
     elif args.bundle_command == "serve":
         server = bundle.make_server(root, args.bind, args.port)
         print(f"serving {root} at http://{args.bind}:{args.port}/ (Ctrl-C stops)", flush=True)
@@ -264,7 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_bbuild.add_argument("--base-url", help="release source: mirror base URL (default upstream)")
     bundle_sub.add_parser("list", help="pinned components, versions, sizes, whether built")
-    bundle_sub.add_parser("verify", help="recompute every sha256 against manifest.json")
+    p_bverify = bundle_sub.add_parser("verify", help="recompute every sha256 against manifest.json")
+    p_bverify.add_argument(
+        "--versions", action="store_true", help="also run each binary's version command"
+    )
     p_serve = bundle_sub.add_parser("serve", help="serve the bundle root over HTTP")
     p_serve.add_argument("--bind", default="0.0.0.0", help="address (default 0.0.0.0)")
     p_serve.add_argument("--port", type=int, default=18080, help="port (default 18080)")

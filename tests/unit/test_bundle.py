@@ -404,3 +404,30 @@ def test_copied_main_drops_an_import_the_proxy_does_not_serve(tmp_path: Path) ->
     (module / "main.go").write_text("package main\n")
     with pytest.raises(BundleError, match="no longer imports"):
         source.copy_main(binary, [info], work)
+
+
+def test_verify_versions_runs_each_binary(
+    fake_go: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def scripts(build: spec.Build, recipe: recipes.Recipe, root: Path, go: str) -> list[str]:
+        out = tmp_path / "out"
+        out.mkdir(exist_ok=True)
+        members = []
+        for binary in recipe.binaries:
+            said = "3.6.16" if binary.name != "etcdutl" else "3.5.0"
+            (out / binary.name).write_text(f"#!/bin/sh\necho {binary.name} version: {said}\n")
+            members.append((binary.name, out / binary.name))
+        path = build.artifact_path()
+        with store.atomic_target(root / path) as tmp:
+            store.write_tar_gz(tmp, members, build.expand(recipe.archive_dir))
+        return [path]
+
+    monkeypatch.setattr(source, "build_from_source", scripts)
+    root = tmp_path / "root"
+    bundle.build(only=["etcd"], root=root, progress=print)
+    checks = {c.binary: (c.ok, c.output) for c in bundle.check_versions(root)}
+    assert checks == {
+        "etcd": (True, "etcd version: 3.6.16"),
+        "etcdctl": (True, "etcdctl version: 3.6.16"),
+        "etcdutl": (False, "etcdutl version: 3.5.0"),
+    }

@@ -11,12 +11,16 @@ import hashlib
 import http.server
 import json
 import os
+import subprocess
+import tarfile
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from keelson.bundle import gomod, release, source, spec, store
@@ -54,7 +58,10 @@ def cache_key(build: spec.Build, source_name: str, go_version: str) -> str:
     }
     if source_name == "source":
         material["go"] = go_version
-        material["recipe"] = asdict(recipe)
+        recipe_fields = asdict(recipe)
+        for binary in recipe_fields["binaries"]:
+            del binary["version_args"]  # how to check a binary is not what builds it
+        material["recipe"] = recipe_fields
     else:
         material["pinned"] = build.pinned_sha256
     blob = json.dumps(material, sort_keys=True).encode()
@@ -197,6 +204,82 @@ def verify(root: Path | None = None) -> tuple[int, list[store.Problem], list[str
     return store.verify(root or store.default_root())
 
 
+@dataclass
+class VersionCheck:
+    build: spec.Build
+    binary: str
+    ok: bool
+    output: str
+
+
+def _extract(build: spec.Build, root: Path, names: list[str], into: Path) -> dict[str, Path]:
+    """The named binaries of a built component, as runnable files under `into`."""
+    if build.per_binary:
+        return {name: root / build.artifact_path(name) for name in names}
+    artifact = root / build.artifact_path()
+    kind = store.archive_kind(artifact.name)
+    if kind == "file":
+        return {names[0]: artifact}
+    found: dict[str, Path] = {}
+    if kind == "zip":
+        with zipfile.ZipFile(artifact) as zf:
+            for member in zf.namelist():
+                name = PurePosixPath(member).name
+                if name in names:
+                    (into / name).write_bytes(zf.read(member))
+                    found[name] = into / name
+    else:
+        with tarfile.open(artifact) as tar:
+            for info in tar.getmembers():
+                name = PurePosixPath(info.name).name
+                handle = tar.extractfile(info) if info.isfile() else None
+                if name in names and handle is not None:
+                    (into / name).write_bytes(handle.read())
+                    found[name] = into / name
+    for path in found.values():
+        path.chmod(0o755)
+    return found
+
+
+def check_versions(
+    root: Path | None = None, versions_file: Path | None = None, only: list[str] | None = None
+) -> list[VersionCheck]:
+    """Run each built binary's version command: it must name the pinned release."""
+    root = root or store.default_root()
+    built = {
+        (r.component, r.version) for r in list_builds(root, versions_file) if r.status == "built"
+    }
+    checks = []
+    for item in spec.load(versions_file).select(only):
+        if (item.component, item.version) not in built:
+            continue
+        binaries = recipe_for(item).binaries
+        with tempfile.TemporaryDirectory(prefix="keelson-version-") as tmp:
+            paths = _extract(item, root, [b.name for b in binaries], Path(tmp))
+            for binary in binaries:
+                path = paths.get(binary.name)
+                if path is None:
+                    checks.append(VersionCheck(item, binary.name, False, "not in the artifact"))
+                    continue
+                try:
+                    proc = subprocess.run(
+                        [str(path), *binary.version_args],
+                        capture_output=True,
+                        text=True,
+                        timeout=60,
+                        check=False,
+                        cwd=tmp,
+                    )
+                    output = proc.stdout + proc.stderr
+                except (OSError, subprocess.TimeoutExpired) as exc:
+                    output = str(exc)
+                lines = [line.strip() for line in output.splitlines() if line.strip()]
+                named = [line for line in lines if item.bare in line]
+                shown = (named or lines or ["(no output)"])[0]
+                checks.append(VersionCheck(item, binary.name, bool(named), shown))
+    return checks
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if os.environ.get("KEELSON_BUNDLE_SERVE_LOG"):
@@ -213,4 +296,14 @@ def make_server(root: Path, bind: str, port: int) -> http.server.ThreadingHTTPSe
         raise BundleError(f"cannot serve on {bind}:{port}: {exc}") from exc
 
 
-__all__ = ["SOURCES", "Result", "Row", "build", "list_builds", "make_server", "verify"]
+__all__ = [
+    "SOURCES",
+    "Result",
+    "Row",
+    "VersionCheck",
+    "build",
+    "check_versions",
+    "list_builds",
+    "make_server",
+    "verify",
+]

@@ -5,7 +5,7 @@ is inside an upstream archive and how upstream stamps versions is a fact of each
 here beside the package paths it belongs to.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from keelson.bundle import gomod
 from keelson.bundle.spec import Build
@@ -18,6 +18,8 @@ class GoBinary:
     # Imports to drop from a copy of the main package, for a dependency the Go module proxy
     # does not serve (the copy is built instead of the original; see docs/bundle.md).
     drop_imports: tuple[str, ...] = ()
+    # What prints the version (`bundle verify --versions` checks it names the pinned release).
+    version_args: tuple[str, ...] = ("--version",)
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,6 @@ class Recipe:
     archive_dir: str = ""
     # Local (./...) replaces of the required modules that must become published versions.
     staging_modules: bool = False
-    extra_env: dict[str, str] = field(default_factory=dict)
 
     def local_mapper(self, build: Build) -> gomod.LocalMapper:
         if self.staging_modules:
@@ -52,6 +53,8 @@ def _x(package: str, **values: str) -> tuple[str, ...]:
 
 _KUBE_VERSION = {
     "gitVersion": "{version}",
+    # Module zips carry no commit; an empty one beats the "$Format:%H$" placeholder.
+    "gitCommit": "",
     "gitMajor": "{major}",
     "gitMinor": "{minor}",
     "gitTreeState": "clean",
@@ -68,15 +71,20 @@ RECIPES: dict[str, Recipe] = {
     "etcd": Recipe(
         binaries=(
             GoBinary("etcd", "go.etcd.io/etcd/server/v3"),
-            GoBinary("etcdctl", "go.etcd.io/etcd/etcdctl/v3"),
-            GoBinary("etcdutl", "go.etcd.io/etcd/etcdutl/v3"),
+            GoBinary("etcdctl", "go.etcd.io/etcd/etcdctl/v3", version_args=("version",)),
+            GoBinary("etcdutl", "go.etcd.io/etcd/etcdutl/v3", version_args=("version",)),
         ),
         archive_dir="etcd-{version}-linux-{arch}",
     ),
     "containerd": Recipe(
-        binaries=tuple(
-            GoBinary(name, f"github.com/containerd/containerd/v2/cmd/{name}")
-            for name in ("containerd", "containerd-shim-runc-v2", "ctr")
+        binaries=(
+            GoBinary("containerd", "github.com/containerd/containerd/v2/cmd/containerd"),
+            GoBinary(
+                "containerd-shim-runc-v2",
+                "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2",
+                version_args=("-v",),
+            ),
+            GoBinary("ctr", "github.com/containerd/containerd/v2/cmd/ctr"),
         ),
         ldflags=_x(
             "github.com/containerd/containerd/v2/version",
@@ -108,17 +116,21 @@ RECIPES: dict[str, Recipe] = {
         ),
     ),
     "kubernetes": Recipe(
-        binaries=tuple(
-            GoBinary(name, f"k8s.io/kubernetes/cmd/{name}")
-            for name in (
-                "kubeadm",
-                "kubelet",
-                "kubectl",
-                "kube-apiserver",
-                "kube-controller-manager",
-                "kube-scheduler",
-                "kube-proxy",
-            )
+        binaries=(
+            GoBinary("kubeadm", "k8s.io/kubernetes/cmd/kubeadm", version_args=("version",)),
+            GoBinary("kubelet", "k8s.io/kubernetes/cmd/kubelet"),
+            GoBinary(
+                "kubectl", "k8s.io/kubernetes/cmd/kubectl", version_args=("version", "--client")
+            ),
+            *(
+                GoBinary(name, f"k8s.io/kubernetes/cmd/{name}")
+                for name in (
+                    "kube-apiserver",
+                    "kube-controller-manager",
+                    "kube-scheduler",
+                    "kube-proxy",
+                )
+            ),
         ),
         ldflags=_x("k8s.io/component-base/version", **_KUBE_VERSION)
         + _x("k8s.io/client-go/pkg/version", **_KUBE_VERSION),
@@ -143,10 +155,12 @@ RECIPES: dict[str, Recipe] = {
         cgo=True,
     ),
     "coredns": Recipe(
-        binaries=(GoBinary("coredns", "github.com/coredns/coredns"),),
+        binaries=(GoBinary("coredns", "github.com/coredns/coredns", version_args=("-version",)),),
     ),
     "opentofu": Recipe(
-        binaries=(GoBinary("tofu", "github.com/opentofu/opentofu/cmd/tofu"),),
+        binaries=(
+            GoBinary("tofu", "github.com/opentofu/opentofu/cmd/tofu", version_args=("version",)),
+        ),
         ldflags=_x("github.com/opentofu/opentofu/version", dev="no"),
     ),
 }
