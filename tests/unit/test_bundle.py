@@ -214,7 +214,8 @@ def test_manifest_lists_every_file_and_verify_names_a_modified_one(
     bundle.build(only=["etcd", "kubernetes"], kubernetes=["v1.37.2"], root=root, progress=print)
     manifest = json.loads((root / "manifest.json").read_text())
     paths = [f["path"] for f in manifest["files"]]
-    assert len(paths) == 1 + 7
+    # etcd tarball + SHA256SUMS, seven Kubernetes binaries + their .sha256 files
+    assert len(paths) == 2 + 14
     kubelet = next(f for f in manifest["files"] if f["path"].endswith("/kubelet"))
     assert kubelet["component"] == "kubernetes"
     assert kubelet["version"] == "v1.37.2"
@@ -226,7 +227,7 @@ def test_manifest_lists_every_file_and_verify_names_a_modified_one(
     assert main(["bundle", "verify", "--root", str(root)]) == BundleError.exit_code
     err = capsys.readouterr().err
     assert f"FAILED {kubelet['path']}: sha256 " in err
-    assert "1 of 8 files fail verification" in err
+    assert "1 of 16 files fail verification" in err
     (root / kubelet["path"]).unlink()
     _, problems, _ = bundle.verify(root)
     assert [(p.path, p.message) for p in problems] == [(kubelet["path"], "missing")]
@@ -257,7 +258,7 @@ def test_list_shows_built_and_missing(fake_go: list[str], tmp_path: Path) -> Non
     bundle.build(only=["crictl"], root=root, progress=print)
     rows = {(r.component, r.version): r for r in bundle.list_builds(root)}
     crictl = next(r for (c, _), r in rows.items() if c == "crictl")
-    assert (crictl.status, crictl.files, crictl.source) == ("built", 1, "source")
+    assert (crictl.status, crictl.files, crictl.source) == ("built", 2, "source")
     assert rows[("kubernetes", "v1.36.3")].status == "not built"
 
 
@@ -271,6 +272,11 @@ def _tarball(name: str) -> bytes:
         info.size = 4
         tar.addfile(info, io.BytesIO(b"etcd"))
     return raw.getvalue()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 @pytest.fixture
@@ -291,8 +297,7 @@ def upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         data = f"#!{binary.name}".encode()
         (kube_dir / binary.name).write_bytes(data)
         (kube_dir / f"{binary.name}.sha256").write_text(hashlib.sha256(data).hexdigest())
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
+    handler = partial(_QuietHandler, directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -317,7 +322,7 @@ def test_release_source_downloads_and_checks_published_checksums(
         root=root,
         progress=print,
     )
-    assert [(r.build.component, r.files) for r in results] == [("etcd", 1), ("kubernetes", 7)]
+    assert [(r.build.component, r.files) for r in results] == [("etcd", 2), ("kubernetes", 14)]
     kubeadm = "dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubeadm"
     assert (root / kubeadm).read_bytes() == (site / kubeadm).read_bytes()
     assert bundle.verify(root)[1] == []
@@ -431,3 +436,27 @@ def test_verify_versions_runs_each_binary(
         "etcdctl": (True, "etcdctl version: 3.6.16"),
         "etcdutl": (False, "etcdutl version: 3.5.0"),
     }
+
+
+def test_a_served_bundle_is_a_mirror_for_the_release_source(
+    fake_go: list[str], tmp_path: Path
+) -> None:
+    built = tmp_path / "built"
+    bundle.build(only=["etcd", "runc", "kubernetes"], kubernetes=["v1.37.2"], root=built)
+    server = bundle.make_server(built, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        fetched = tmp_path / "fetched"
+        bundle.build(
+            only=["etcd", "runc", "kubernetes"],
+            kubernetes=["v1.37.2"],
+            source_name="release",
+            base_url=f"http://127.0.0.1:{server.server_address[1]}/",
+            root=fetched,
+            progress=print,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (fetched / "SHA256SUMS").read_text() == (built / "SHA256SUMS").read_text()

@@ -28,6 +28,8 @@ from keelson.bundle.recipes import RECIPES, Recipe
 from keelson.errors import BundleError
 
 SOURCES = ("source", "release")
+# Bumped when what a build puts in the root changes (2: checksum files beside the artifacts).
+LAYOUT = 2
 Progress = Callable[[str], None]
 
 
@@ -53,6 +55,7 @@ def cache_key(build: spec.Build, source_name: str, go_version: str) -> str:
     """What the artifacts depend on: a change to any of these rebuilds the component."""
     recipe = recipe_for(build)
     material: dict[str, Any] = {
+        "layout": LAYOUT,
         "source": source_name,
         "build": {k: v for k, v in asdict(build).items() if k != "pinned_sha256"},
     }
@@ -142,6 +145,12 @@ def build(
                 entries = [store.FileEntry.of(root, p) for p in paths]
             else:
                 entries = [release.fetch(item, base, a, root) for a in _artifacts_of(item)]
+            checksums: dict[str, list[store.FileEntry]] = {}
+            for entry in entries:
+                where_sums = item.checksum_path(entry.path)
+                if where_sums:
+                    checksums.setdefault(where_sums, []).append(entry)
+            entries += store.write_checksum_files(checksums, root)
             seconds = time.monotonic() - started
             info = {
                 "key": key,

@@ -16,7 +16,7 @@ import tarfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from keelson.errors import BundleError
@@ -115,6 +115,18 @@ def write_zip(target: Path, members: list[tuple[str, Path]]) -> None:
             with zf.open(info, "w") as out, source.open("rb") as fh:
                 while chunk := fh.read(1 << 20):
                     out.write(chunk)
+
+
+def write_checksum_files(checksums: dict[str, list[FileEntry]], root: Path) -> list[FileEntry]:
+    """Checksum files where upstream publishes them (`sha256sum` lines), so a served bundle is
+    also a mirror the `release` source can check against. Returns their entries."""
+    written = []
+    for path, entries in sorted(checksums.items()):
+        text = "".join(f"{e.sha256}  {PurePosixPath(e.path).name}\n" for e in entries)
+        with atomic_target(root / path) as tmp:
+            tmp.write_text(text)
+        written.append(FileEntry.of(root, path))
+    return written
 
 
 def archive_kind(path: str) -> str:
