@@ -508,7 +508,12 @@ def plan(
                 sha.update(f"\0from:{PROVIDED[from_line.provided][0]()}".encode())
             else:
                 sha.update(f"\0from:{from_line.ref}".encode())
-        missing = [f for f in image.bundle_files if not (bundle / f).is_file()]
+        # With a manifest, a file it does not list yet belongs to an unfinished bundle build.
+        missing = [
+            f
+            for f in image.bundle_files
+            if not (bundle / f).is_file() or (manifest and f not in manifest)
+        ]
         if skipped is None and missing:
             name_in_bundle = Path(missing[0]).name
             skipped = f"no {name_in_bundle} in the bundle ({missing[0]}; `keelson bundle build`)"

@@ -193,6 +193,14 @@ def test_bundle_files_are_inputs_and_missing_ones_skip_the_subtree(tree_dir: Pat
     write_tree(bundle, {"dl.example/v1.2.3/tool-1.2.3": "binary 2"})
     second = {p.image.name: p.digest for p in images.plan(tree, bundle=bundle)}
     assert {n for n in first if first[n] != second[n]} == {"runtime/a", "service/x"}
+    # With a manifest, its sha256 is the input, and a file it does not list is not finished.
+    manifest = {"files": [{"path": "other", "sha256": "0" * 64, "size": 1}], "format": 1}
+    write_tree(bundle, {"manifest.json": json.dumps(manifest)})
+    assert next(p for p in images.plan(tree, bundle=bundle) if p.image.name == "runtime/a").skipped
+    entry = {"path": "dl.example/v1.2.3/tool-1.2.3", "sha256": "a" * 64, "size": 8}
+    write_tree(bundle, {"manifest.json": json.dumps({"files": [entry], "format": 1})})
+    third = {p.image.name: p.digest for p in images.plan(tree, bundle=bundle)}
+    assert third["runtime/a"] and third["runtime/a"] != second["runtime/a"]
 
 
 def test_version_list_makes_one_image_per_version_and_children_are_refused(
