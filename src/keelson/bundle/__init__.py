@@ -104,6 +104,23 @@ def _artifacts_of(build: spec.Build) -> list[str]:
     return [build.artifact_path()]
 
 
+def _produce(
+    item: spec.Build, source_name: str, base_url: str, root: Path, go_version: str
+) -> list[store.FileEntry]:
+    """Put one component version's artifacts, and their checksum files, into the root."""
+    if source_name == "source":
+        paths = source.build_from_source(item, recipe_for(item), root, go_version)
+        entries = [store.FileEntry.of(root, p) for p in paths]
+    else:
+        entries = [release.fetch(item, base_url, a, root) for a in _artifacts_of(item)]
+    checksums: dict[str, list[store.FileEntry]] = {}
+    for entry in entries:
+        published_at = item.checksum_path(entry.path)
+        if published_at:
+            checksums.setdefault(published_at, []).append(entry)
+    return entries + store.write_checksum_files(checksums, root)
+
+
 def build(
     *,
     only: list[str] | None = None,
@@ -140,17 +157,7 @@ def build(
             progress(f"{item.name}: starting ({source_name}, from {where})")
             manifest.forget(ident)
             started = time.monotonic()
-            if source_name == "source":
-                paths = source.build_from_source(item, recipe_for(item), root, go_version)
-                entries = [store.FileEntry.of(root, p) for p in paths]
-            else:
-                entries = [release.fetch(item, base, a, root) for a in _artifacts_of(item)]
-            checksums: dict[str, list[store.FileEntry]] = {}
-            for entry in entries:
-                where_sums = item.checksum_path(entry.path)
-                if where_sums:
-                    checksums.setdefault(where_sums, []).append(entry)
-            entries += store.write_checksum_files(checksums, root)
+            entries = _produce(item, source_name, base, root, go_version)
             seconds = time.monotonic() - started
             info = {
                 "key": key,
