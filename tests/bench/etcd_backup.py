@@ -11,6 +11,7 @@ and `keelson etcd restore --yes` and removes the lab (unless --keep).
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -74,7 +75,7 @@ def main() -> None:
         )
         load = time.monotonic() - started
         backup, out = keelson("etcd", "backup", "-i", inv)
-        name = out.split("backup ", 1)[1].split(":", 1)[0]
+        name = re.findall(r"^backup (etcd-\S+):", out, re.MULTILINE)[-1]
         meta = json.loads(
             subprocess.run(
                 ["docker", "exec", f"keelson-{LAB}-node4", "cat", f"/srv/etcd-backups/{name}.json"],

@@ -9,6 +9,8 @@ backup, changes and a restore, and retention prunes the store.
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import textwrap
 import time
@@ -115,16 +117,20 @@ def wait_healthy(timeout: float = 90) -> None:
 
 @pytest.fixture(scope="module")
 def etcd_lab() -> Iterator[Path]:
-    bundle = keelson("bundle", "build", "--only", BUNDLE)
-    assert bundle.code == 0, bundle.out + bundle.err
-    keelson("lab", "down", "--name", LAB)
-    up = keelson("lab", "up", "--name", LAB, "--nodes", "4", "--subnet", SUBNET)
-    assert up.code == 0, up.err
+    """A fresh, converged lab; KEELSON_REUSE_LAB=1 takes a running one as it is (and with
+    KEELSON_KEEP_LAB=1 it stays afterwards), for quick iterations on these tests."""
     inv = ROOT / "inventories" / LAB
-    deploy = keelson("deploy", "-i", str(inv))
-    assert deploy.code == 0, deploy.out[-3000:] + deploy.err
+    if not (os.environ.get("KEELSON_REUSE_LAB") and (inv / "hosts.yml").exists()):
+        bundle = keelson("bundle", "build", "--only", BUNDLE)
+        assert bundle.code == 0, bundle.out + bundle.err
+        keelson("lab", "down", "--name", LAB)
+        up = keelson("lab", "up", "--name", LAB, "--nodes", "4", "--subnet", SUBNET)
+        assert up.code == 0, up.err
+        deploy = keelson("deploy", "-i", str(inv))
+        assert deploy.code == 0, deploy.out[-3000:] + deploy.err
     yield inv
-    keelson("lab", "down", "--name", LAB)
+    if not os.environ.get("KEELSON_KEEP_LAB"):
+        keelson("lab", "down", "--name", LAB)
 
 
 def test_cluster_runs_the_bundle_etcd_over_tls_only(etcd_lab: Path) -> None:
@@ -149,6 +155,7 @@ def test_second_run_changes_nothing(etcd_lab: Path) -> None:
 
 
 def test_backup_lands_on_the_store_with_sha256_and_metadata(etcd_lab: Path) -> None:
+    etcdctl("node1", "put /test/first value")
     before = set(store_names())
     run = keelson("etcd", "backup", "-i", str(etcd_lab))
     assert run.code == 0, run.out[-2000:] + run.err
@@ -243,7 +250,7 @@ def test_restore_brings_back_exactly_the_snapshot_with_a_higher_revision(
     kv("node1", "put", "10000", "/data/k", "v1")
     run = keelson("etcd", "backup", "-i", str(etcd_lab))
     assert run.code == 0, run.out[-2000:] + run.err
-    name = run.out.split("backup ", 1)[1].split(":", 1)[0].strip()
+    name = re.findall(r"^backup (etcd-\S+):", run.out, re.MULTILINE)[-1]
     meta = json.loads(sh(STORE, f"cat {STORE_DIR}/{name}.json").stdout)
     revision_at_backup, expected = dump()
     assert meta["revision"] == revision_at_backup

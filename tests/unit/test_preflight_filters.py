@@ -85,6 +85,14 @@ def test_even_etcd_group_is_refused() -> None:
     assert "odd number" in problem
 
 
+def test_the_backup_store_is_one_host_outside_etcd() -> None:
+    assert problems(_hostvars(), {**GROUPS, "etcd_backup_store": ["node3"]}) == []
+    (problem,) = problems(_hostvars(), {**GROUPS, "etcd_backup_store": ["node1"]})
+    assert problem.startswith("node1: in both 'etcd' and 'etcd_backup_store'")
+    (problem,) = problems(_hostvars(), {**GROUPS, "etcd_backup_store": ["node2", "node3"]})
+    assert problem.startswith("group 'etcd_backup_store' has 2 hosts (node2, node3)")
+
+
 def test_hosts_sharing_an_address_are_named() -> None:
     hostvars = _hostvars(node1={"ansible_host": "10.0.0.5"}, node3={"ansible_host": "10.0.0.5"})
     (problem,) = problems(hostvars)

@@ -114,6 +114,19 @@ def inventory_problems(
             "with an odd number of members (1, 3, 5); add or remove one"
         )
 
+    store = list(groups.get("etcd_backup_store") or [])
+    if len(store) > 1:
+        problems.append(
+            f"group 'etcd_backup_store' has {len(store)} hosts ({', '.join(store)}): "
+            "etcd backups go to one store host; keep one"
+        )
+    for host in store:
+        if host in etcd:
+            problems.append(
+                f"{host}: in both 'etcd' and 'etcd_backup_store': backups must leave the etcd "
+                "members; pick a host outside etcd as the store"
+            )
+
     addresses: dict[str, list[str]] = {}
     for host in all_hosts:
         try:
