@@ -170,7 +170,7 @@ def _fake_source(calls: list[str]) -> object:
     """Stands in for the Go build: writes each artifact like the real packager would."""
 
     def build_from_source(
-        build: spec.Build, recipe: recipes.Recipe, root: Path, go_version: str
+        build: spec.Build, recipe: recipes.Recipe, root: Path, go_version: str, progress: object
     ) -> list[str]:
         calls.append(build.name)
         paths = bundle._artifacts_of(build)
@@ -238,7 +238,9 @@ def test_interrupted_build_leaves_nothing_that_looks_built(
 ) -> None:
     root = tmp_path / "root"
 
-    def dies_midway(build: spec.Build, recipe: recipes.Recipe, root: Path, go: str) -> list[str]:
+    def dies_midway(
+        build: spec.Build, recipe: recipes.Recipe, root: Path, go: str, progress: object
+    ) -> list[str]:
         path = bundle._artifacts_of(build)[0]
         with store.atomic_target(root / path) as tmp:
             tmp.write_bytes(b"half a tarball")
@@ -414,7 +416,9 @@ def test_copied_main_drops_an_import_the_proxy_does_not_serve(tmp_path: Path) ->
 def test_verify_versions_runs_each_binary(
     fake_go: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    def scripts(build: spec.Build, recipe: recipes.Recipe, root: Path, go: str) -> list[str]:
+    def scripts(
+        build: spec.Build, recipe: recipes.Recipe, root: Path, go: str, progress: object
+    ) -> list[str]:
         out = tmp_path / "out"
         out.mkdir(exist_ok=True)
         members = []
@@ -460,3 +464,16 @@ def test_a_served_bundle_is_a_mirror_for_the_release_source(
         server.shutdown()
         server.server_close()
     assert (fetched / "SHA256SUMS").read_text() == (built / "SHA256SUMS").read_text()
+
+
+def test_leftovers_of_a_killed_build_are_removed_by_the_next(
+    fake_go: list[str], tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    artifact = root / bundle._artifacts_of(spec.load().select(only=["runc"])[0])[0]
+    artifact.parent.mkdir(parents=True)
+    leftover = artifact.with_name(f"{artifact.name}{store.TMP_MARK}99999")
+    leftover.write_bytes(b"half a binary")
+    bundle.build(only=["runc"], root=root, progress=print)
+    assert artifact.is_file()
+    assert not leftover.exists()

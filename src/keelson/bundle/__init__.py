@@ -105,11 +105,16 @@ def _artifacts_of(build: spec.Build) -> list[str]:
 
 
 def _produce(
-    item: spec.Build, source_name: str, base_url: str, root: Path, go_version: str
+    item: spec.Build,
+    source_name: str,
+    base_url: str,
+    root: Path,
+    go_version: str,
+    progress: Progress,
 ) -> list[store.FileEntry]:
     """Put one component version's artifacts, and their checksum files, into the root."""
     if source_name == "source":
-        paths = source.build_from_source(item, recipe_for(item), root, go_version)
+        paths = source.build_from_source(item, recipe_for(item), root, go_version, progress)
         entries = [store.FileEntry.of(root, p) for p in paths]
     else:
         entries = [release.fetch(item, base_url, a, root) for a in _artifacts_of(item)]
@@ -157,7 +162,7 @@ def build(
             progress(f"{item.name}: starting ({source_name}, from {where})")
             manifest.forget(ident)
             started = time.monotonic()
-            entries = _produce(item, source_name, base, root, go_version)
+            entries = _produce(item, source_name, base, root, go_version, progress)
             seconds = time.monotonic() - started
             info = {
                 "key": key,

@@ -8,6 +8,8 @@ caches (GOCACHE, GOMODCACHE) are the user's, shared between versions and checkou
 
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from keelson.bundle import gomod, store
@@ -15,6 +17,7 @@ from keelson.bundle.recipes import GoBinary, Recipe
 from keelson.bundle.spec import Build
 from keelson.errors import BundleError
 
+Progress = Callable[[str], None]
 GENERATED_MODULE = "keelson.local/bundle/{component}"
 
 
@@ -76,9 +79,17 @@ def prepare_module(build: Build, recipe: Recipe, workdir: Path, go_version: str)
     return infos[0].time
 
 
-def compile_binaries(build: Build, recipe: Recipe, workdir: Path, date: str, out: Path) -> None:
+def compile_binaries(
+    build: Build, recipe: Recipe, workdir: Path, date: str, out: Path, progress: Progress
+) -> None:
     ldflags = " ".join(["-s", "-w", *recipe.expand_ldflags(build, date)])
-    for binary in recipe.binaries:
+    started = time.monotonic()
+    for number, binary in enumerate(recipe.binaries, 1):
+        if len(recipe.binaries) > 1:
+            progress(
+                f"{build.name}: go build {binary.name} ({number}/{len(recipe.binaries)}, "
+                f"{time.monotonic() - started:.0f}s in)"
+            )
         args = ["build", "-trimpath", "-ldflags", ldflags, "-o", str(out / binary.name)]
         if recipe.tags:
             args += ["-tags", ",".join(recipe.tags)]
@@ -118,10 +129,12 @@ def package(build: Build, recipe: Recipe, out: Path, root: Path) -> list[str]:
     return [artifact]
 
 
-def build_from_source(build: Build, recipe: Recipe, root: Path, go_version: str) -> list[str]:
+def build_from_source(
+    build: Build, recipe: Recipe, root: Path, go_version: str, progress: Progress
+) -> list[str]:
     workdir = store.cache_dir() / "work" / f"{build.component}-{build.version}"
     date = prepare_module(build, recipe, workdir, go_version)
     with tempfile.TemporaryDirectory(prefix="out-", dir=workdir) as tmp:
         out = Path(tmp)
-        compile_binaries(build, recipe, workdir, date, out)
+        compile_binaries(build, recipe, workdir, date, out, progress)
         return package(build, recipe, out, root)

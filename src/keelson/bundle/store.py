@@ -65,6 +65,9 @@ def tmp_path(final: Path) -> Path:
 def atomic_target(final: Path) -> Iterator[Path]:
     """A temporary path to write; renamed to `final` on success, removed on any failure."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    # Callers hold the lock for `final`: leftovers of a killed writer can go.
+    for stale in final.parent.glob(f"{final.name}{TMP_MARK}*"):
+        stale.unlink(missing_ok=True)
     tmp = tmp_path(final)
     try:
         yield tmp
