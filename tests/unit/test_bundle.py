@@ -16,7 +16,7 @@ import pytest
 from keelson import bundle
 from keelson.bundle import gomod, recipes, release, source, spec, store
 from keelson.cli import main
-from keelson.errors import BundleError
+from keelson.errors import BundleError, UsageError
 
 KUBE_GOMOD = """\
 module k8s.io/kubernetes
@@ -134,9 +134,9 @@ def test_layout_matches_the_upstream_download_sites() -> None:
 
 def test_unknown_component_and_unpinned_kubernetes_are_refused() -> None:
     versions = spec.load()
-    with pytest.raises(BundleError, match="unknown component etcdd"):
+    with pytest.raises(UsageError, match="unknown component etcdd"):
         versions.select(only=["etcdd"])
-    with pytest.raises(BundleError, match=r"Kubernetes v1\.99\.0 is not pinned"):
+    with pytest.raises(UsageError, match=r"Kubernetes v1\.99\.0 is not pinned"):
         versions.select(kubernetes=["v1.99.0"])
 
 

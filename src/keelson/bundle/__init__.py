@@ -158,7 +158,10 @@ def build(
                 progress(f"{item.name}: cached ({len(files)} files, {_human(size)})")
                 results.append(Result(item, True, 0.0, len(files), size))
                 continue
-            where = "Go module proxy" if source_name == "source" else base
+            if source_name == "source":
+                where = "Go module proxy"
+            else:
+                where = "upstream" if base == versions.release_base_url else base
             progress(f"{item.name}: starting ({source_name}, from {where})")
             manifest.forget(ident)
             started = time.monotonic()

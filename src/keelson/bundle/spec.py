@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from keelson.errors import BundleError
+from keelson.errors import BundleError, UsageError
 from keelson.paths import project_root
 
 VERSION_RE = re.compile(r"^v\d+\.\d+\.\d+$")
@@ -68,7 +68,7 @@ class Versions:
         if only:
             unknown = sorted(set(only) - set(self.components))
             if unknown:
-                raise BundleError(
+                raise UsageError(
                     f"unknown component {', '.join(unknown)} (known: {', '.join(self.components)})"
                 )
         picked = [b for b in self.builds if not only or b.component in only]
@@ -76,7 +76,7 @@ class Versions:
             known = {b.version for b in self.builds if b.component == "kubernetes"}
             unpinned = sorted(set(kubernetes) - known)
             if unpinned:
-                raise BundleError(
+                raise UsageError(
                     f"Kubernetes {', '.join(unpinned)} is not pinned in {self.source_file} "
                     f"(pinned: {', '.join(sorted(known))})"
                 )
