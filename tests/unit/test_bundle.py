@@ -477,3 +477,18 @@ def test_leftovers_of_a_killed_build_are_removed_by_the_next(
     bundle.build(only=["runc"], root=root, progress=print)
     assert artifact.is_file()
     assert not leftover.exists()
+
+
+def test_cli_list_names_every_pinned_build(
+    fake_go: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "root"
+    assert main(["bundle", "build", "--only", "etcd", "--root", str(root)]) == 0
+    assert "0 built, 1 cached" not in capsys.readouterr().out
+    assert main(["bundle", "list", "--root", str(root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["COMPONENT", "VERSION", "STATUS", "FILES", "SIZE", "SOURCE"]
+    etcd = next(line for line in lines if line.startswith("etcd "))
+    assert etcd.split()[:4] == ["etcd", "v3.6.16", "built", "2"]
+    assert sum("not built" in line for line in lines) == len(spec.load().builds) - 1
+    assert main(["bundle", "build", "--only", "kubernetes", "--kubernetes", "v1.2.3"]) == 2
