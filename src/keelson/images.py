@@ -77,7 +77,7 @@ def _bundle_sha256(bundle: Path, rel: str, manifest: dict[str, tuple[str, int]])
     known = manifest.get(rel)
     if known and (bundle / rel).stat().st_size == known[1]:
         return known[0]
-    return _file_sha256(bundle / rel)
+    return bundle_store.sha256_file(bundle / rel)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,14 +439,6 @@ def context_files(directory: Path) -> list[Path]:
         if (path.is_file() or path.is_symlink()) and not _ignored(rel, patterns):
             files.append(path)
     return files
-
-
-def _file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            sha.update(chunk)
-    return sha.hexdigest()
 
 
 def context_digest(directory: Path) -> str:

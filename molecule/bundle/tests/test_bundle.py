@@ -46,6 +46,13 @@ def test_cached_files_match_the_manifest(host: Any) -> None:
         assert host.file(f"/var/cache/keelson/bundle/{name}").sha256sum == sums[name]
 
 
+def _converge_with(artifacts: list[dict[str, Any]]) -> Any:
+    extra = json.dumps({"bundle_artifacts": artifacts})
+    return run_playbook(
+        ["-i", _inventory(), str(SCENARIO / "converge.yml"), "-e", extra], env=dict(os.environ)
+    )
+
+
 def test_a_wrong_sha256_is_refused_and_nothing_is_installed(host: Any) -> None:
     artifacts = [
         {
@@ -55,16 +62,7 @@ def test_a_wrong_sha256_is_refused_and_nothing_is_installed(host: Any) -> None:
             "links": {"/usr/local/bin/hello": "hello-v2/hello"},
         }
     ]
-    run = run_playbook(
-        [
-            "-i",
-            _inventory(),
-            str(SCENARIO / "converge.yml"),
-            "-e",
-            json.dumps({"bundle_artifacts": artifacts}),
-        ],
-        env=dict(os.environ),
-    )
+    run = _converge_with(artifacts)
     assert run.rc != 0
     assert "hello-v2" in run.text and "checksum" in run.text.lower(), run
     assert not host.file("/var/cache/keelson/bundle/hello-v2.tar.gz").exists
@@ -80,16 +78,7 @@ def test_an_artifact_missing_from_the_manifest_is_refused_before_any_download(ho
             "links": {"/usr/local/bin/ghost": "g"},
         }
     ]
-    run = run_playbook(
-        [
-            "-i",
-            _inventory(),
-            str(SCENARIO / "converge.yml"),
-            "-e",
-            json.dumps({"bundle_artifacts": artifacts}),
-        ],
-        env=dict(os.environ),
-    )
+    run = _converge_with(artifacts)
     assert run.rc != 0
     assert "example.org/ghost.tar.gz is not in the bundle's manifest" in run.text, run
     assert not host.file("/opt/keelson/ghost").exists
