@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import LAB, Run, docker_exec, keelson
+from tests.integration.conftest import LAB, ROOT, Run, docker_exec, keelson
 
 NODES = ("node1", "node2", "node3")
 
@@ -113,6 +113,19 @@ def test_main_job_converges_and_every_host_serves_metrics(lab: Path) -> None:
             body = r.read().decode()
         assert "node_exporter_build_info" in body, node
         assert f'nodename="{node}"' in body
+
+
+def test_runtime_and_etcd_come_from_the_bundle(lab: Path) -> None:
+    pins = yaml.safe_load((ROOT / "versions.yml").read_text())["components"]
+    for node in NODES:
+        containerd = docker_exec(node, "containerd", "--version").stdout
+        assert f" {pins['containerd']['version']}" in containerd, containerd
+        crictl = docker_exec(node, "crictl", "--version").stdout
+        assert pins["crictl"]["version"] in crictl, crictl
+        # crictl reaches containerd 2 over the CRI socket the role configured.
+        assert docker_exec(node, "crictl", "info").returncode == 0, node
+    etcd = docker_exec("node1", "etcd", "--version").stdout
+    assert f"etcd Version: {pins['etcd']['version'].removeprefix('v')}" in etcd, etcd
 
 
 def test_second_run_changes_nothing(lab: Path) -> None:
