@@ -103,11 +103,14 @@ class LabSpec:
     def registry_container(self) -> str:
         return f"keelson-{self.name}-registry"
 
+    def service_address(self, offset: int) -> str:
+        """Address of a lab service (not a host): .2 the registry, .3 the files mirror."""
+        return str(ipaddress.ip_network(self.subnet).network_address + offset)
+
     @property
     def registry(self) -> str:
         """host:port of the lab registry as lab hosts reach it (and image names spell it)."""
-        net = ipaddress.ip_network(self.subnet)
-        return f"{net.network_address + 2}:{REGISTRY_PORT}"
+        return f"{self.service_address(2)}:{REGISTRY_PORT}"
 
     @property
     def files_container(self) -> str:
@@ -116,8 +119,7 @@ class LabSpec:
     @property
     def files_mirror(self) -> str:
         """Base URL of the lab's files mirror as lab hosts reach it."""
-        net = ipaddress.ip_network(self.subnet)
-        return f"http://{net.network_address + 3}:{FILES_PORT}"
+        return f"http://{self.service_address(3)}:{FILES_PORT}"
 
 
 def state_path(name: str) -> Path:
@@ -246,7 +248,7 @@ def _ensure_registry(spec: LabSpec, progress: Progress) -> None:
             "--network",
             spec.network,
             "--ip",
-            spec.registry.split(":")[0],
+            spec.service_address(2),
             "--publish",
             f"127.0.0.1::{REGISTRY_PORT}",
             "--label",
@@ -281,7 +283,7 @@ def _ensure_files_mirror(spec: LabSpec, image: str, progress: Progress) -> None:
         info = None
     if info is None:
         progress(f"starting the files mirror at {spec.files_mirror} ({root})")
-        address = spec.files_mirror.split("//")[1].split(":")[0]
+        address = spec.service_address(3)
         dockercli.run(
             *("run", "--detach", "--name", container, "--network", spec.network, "--ip", address),
             *("--label", f"{LABEL}={spec.name}", "--label", f"{LABEL}.role=files"),

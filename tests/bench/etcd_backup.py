@@ -10,14 +10,12 @@ and `keelson etcd restore --yes` and removes the lab (unless --keep).
 
 import argparse
 import json
-import os
 import re
 import subprocess
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from benchlib import ROOT, keelson
+
 LAB = "benchetcd"
 SUBNET = "172.31.245.0/24"
 
@@ -31,28 +29,13 @@ def worker(start, step):
     conn = http.client.HTTPSConnection("127.0.0.1", 2379, context=ctx)
     for i in range(start, count, step):
         body = {"key": base64.b64encode(f"/bench/{i:07d}".encode()).decode(),
-                "value": base64.b64encode(os.urandom(768)).decode()}  # 1 KiB as base64 text
+                "value": base64.b64encode(os.urandom(1024)).decode()}  # 1 KiB stored
         conn.request("POST", "/v3/kv/put", json.dumps(body), {"Content-Type": "application/json"})
         reply = conn.getresponse(); reply.read()
         assert reply.status == 200
 threads = [threading.Thread(target=worker, args=(n, 4)) for n in range(4)]
 [t.start() for t in threads]; [t.join() for t in threads]
 """
-
-
-def keelson(*args: str) -> tuple[float, str]:
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "keelson", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=dict(os.environ, KEELSON_ROOT=str(ROOT)),
-    )
-    if proc.returncode != 0:
-        sys.exit(f"keelson {' '.join(args)} failed: {proc.stderr.strip() or proc.stdout[-2000:]}")
-    return time.monotonic() - started, proc.stdout
 
 
 def main() -> None:

@@ -9,25 +9,14 @@ Uses its own lab (`bench`, 172.31.253.0/24) and removes it at the end.
 import argparse
 import subprocess
 import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from benchlib import ROOT, keelson
+
 LAB = "bench"
 
 
 def timed(label: str, *args: str, results: list[tuple[str, float]]) -> None:
-    started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "keelson", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    elapsed = time.monotonic() - started
-    if proc.returncode != 0:
-        sys.exit(f"{label} failed ({proc.returncode}): {proc.stderr.strip()}")
+    elapsed, _ = keelson(*args)
     results.append((label, elapsed))
     print(f"{label:<34}{elapsed:8.1f} s", flush=True)
 
