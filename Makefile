@@ -6,18 +6,23 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 ROLES := $(notdir $(wildcard roles/*))
 NODES ?= 3
 # What the main job installs from the bundle (built through the Go module proxy, cached).
-LAB_BUNDLE := etcd,containerd,runc,crictl
+LAB_BUNDLE := etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns
+# The Kubernetes version the lab runs: must equal the first version versions.yml pins for
+# kubernetes (what the lab inventory's kube_version says; tests/unit/test_bundle_pins.py checks).
+KUBE_VERSION := v1.36.3
 
 .PHONY: setup lab lab-down lint unit molecule integration test bench
 
 setup:
 	scripts/setup-host.sh
 
-## The main job: a lab of $(NODES) hosts, then site.yml against it (binaries from the bundle,
-## built through the Go module proxy and cached outside the repo).
+## The main job: a lab of $(NODES) hosts, the cluster images in its registry, then site.yml
+## against it (binaries from the bundle, built through the Go module proxy and cached outside
+## the repo; Kubernetes $(KUBE_VERSION) only).
 lab: setup
-	keelson bundle build --only $(LAB_BUNDLE)
+	keelson bundle build --only $(LAB_BUNDLE) --kubernetes $(KUBE_VERSION)
 	keelson lab up --nodes $(NODES)
+	keelson images push --lab lab
 	keelson deploy -i inventories/lab
 
 lab-down:

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Turn a container into a machine before systemd boots: writable cgroups in a
 # private namespace, real files where docker bind-mounts /etc/hosts and friends,
-# and host keys unique to this host.
+# host keys unique to this host, /dev/kmsg and shared mounts for kubelet.
 set -eu
 
 # Docker mounts each cgroup hierarchy read-only and remount fails ("busy"):
@@ -25,5 +25,13 @@ for f in /etc/hosts /etc/hostname /etc/resolv.conf; do
 done
 
 [ -e /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -A >/dev/null
+
+# kubelet's OOM watcher reads the kernel log from /dev/kmsg, which docker does
+# not create: make the node (the device cgroup rule lets the host use it).
+[ -e /dev/kmsg ] || mknod -m 0600 /dev/kmsg c 1 11
+
+# Docker makes the root mount private; kubelet and CSI drivers need mounts
+# under /var/lib/kubelet to propagate (mountPropagation), as on a real machine.
+mount --make-rshared /
 
 exec /lib/systemd/systemd "$@"

@@ -20,10 +20,16 @@ def _progress(message: str) -> None:
 def cmd_lab(args: argparse.Namespace) -> int:
     if args.lab_command == "up":
         started = time.monotonic()
-        spec = lab.LabSpec(name=args.name, nodes=args.nodes, subnet=args.subnet)
+        spec = lab.LabSpec(
+            name=args.name,
+            nodes=args.nodes,
+            subnet=args.subnet,
+            control_planes=args.control_planes,
+        )
         inv = lab.up(spec, _progress)
         print(
-            f"lab {args.name}: {args.nodes} hosts up in {time.monotonic() - started:.1f}s; "
+            f"lab {args.name}: {args.nodes} hosts up ({args.control_planes} control plane"
+            f"{'s' if args.control_planes > 1 else ''}) in {time.monotonic() - started:.1f}s; "
             f"inventory {inv}/hosts.yml"
         )
     elif args.lab_command == "down":
@@ -216,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_up = lab_sub.add_parser("up", help="create the lab (idempotent) and write its inventory")
     p_up.add_argument("--nodes", type=int, default=3, help="number of hosts (default 3)")
     p_up.add_argument("--subnet", default=lab.LabSpec.subnet, help="lab network")
+    p_up.add_argument(
+        "--control-planes",
+        type=int,
+        default=1,
+        help="how many of the hosts (the first ones) are control planes (default 1); "
+        "with 3 or more, etcd runs on the first three",
+    )
     for name, text in (
         ("down", "remove everything the lab made"),
         ("status", "list lab hosts and their state"),

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from keelson import dockercli, images
+from keelson.bundle import spec as bundle_spec
 from keelson.bundle import store as bundle_store
 from keelson.errors import LabError, UsageError
 from keelson.hostimage import ensure_host_image
@@ -66,7 +67,22 @@ CAPABILITIES = (
     "AUDIT_READ",
 )
 # Volumes for state that must not live on overlayfs (overlay on overlay does not work).
-NODE_VOLUMES = ("/var/lib/containerd",)
+NODE_VOLUMES = ("/var/lib/containerd", "/var/lib/kubelet")
+# Kernel parameters kubelet insists on (it compares all six at start and, since /proc/sys is
+# read-only in a lab host, fails instead of setting them). The hosts share this machine's
+# kernel, so `lab up` sets them here; the last three are usually the kernel's defaults already.
+KUBELET_KERNEL_PARAMS = {
+    "vm.overcommit_memory": "1",
+    "kernel.panic": "10",
+    "kernel.panic_on_oops": "1",
+    "vm.panic_on_oom": "0",
+    "kernel.keys.root_maxkeys": "1000000",
+    "kernel.keys.root_maxbytes": "25000000",
+}
+PROC_SYS = Path("/proc/sys")
+# Addresses of the cluster the roles deploy on a lab (pods: flannel's default network).
+KUBE_POD_CIDR = "10.244.0.0/16"
+KUBE_SERVICE_CIDR = "10.96.0.0/12"
 BOOT_TIMEOUT_SECONDS = 90
 # The lab registry: images/service/registry at .2 of the lab network, port 5000 there, and
 # published on 127.0.0.1 (a port Docker picks) so the controller's docker can push to it.
@@ -84,6 +100,7 @@ class LabSpec:
     name: str = "lab"
     nodes: int = 3
     subnet: str = "172.31.250.0/24"
+    control_planes: int = 1
 
     @property
     def network(self) -> str:
@@ -102,6 +119,11 @@ class LabSpec:
     @property
     def registry_container(self) -> str:
         return f"keelson-{self.name}-registry"
+
+    @property
+    def gateway(self) -> str:
+        """The lab network's gateway (this machine, as the hosts reach it): its first address."""
+        return self.service_address(1)
 
     def service_address(self, offset: int) -> str:
         """Address of a lab service (not a host): .2 the registry, .3 the files mirror."""
@@ -139,6 +161,39 @@ def _validate(spec: LabSpec) -> None:
         raise UsageError(f"--subnet {spec.subnet!r} is not a network: {exc}") from None
     if net.num_addresses < spec.nodes + 16:
         raise UsageError(f"--subnet {spec.subnet} is too small for {spec.nodes} nodes")
+    if not 1 <= spec.control_planes <= spec.nodes:
+        raise UsageError(
+            f"--control-planes must be between 1 and --nodes ({spec.nodes}), "
+            f"got {spec.control_planes}"
+        )
+
+
+def kernel_params_to_set(current: dict[str, str]) -> dict[str, str]:
+    """Of KUBELET_KERNEL_PARAMS, those whose CURRENT value (name -> value) differs."""
+    return {
+        name: value
+        for name, value in KUBELET_KERNEL_PARAMS.items()
+        if current.get(name, "").strip() != value
+    }
+
+
+def ensure_kernel_params(progress: Progress, proc_sys: Path = PROC_SYS) -> dict[str, str]:
+    """Give this machine's kernel the parameters kubelet needs; return those it changed."""
+    paths = {name: proc_sys / name.replace(".", "/") for name in KUBELET_KERNEL_PARAMS}
+    current = {name: path.read_text() if path.exists() else "" for name, path in paths.items()}
+    changes = kernel_params_to_set(current)
+    for name, value in changes.items():
+        progress(
+            f"kernel: {name} {current[name].strip() or '(unset)'} -> {value} (kubelet needs it)"
+        )
+        try:
+            paths[name].write_text(value + "\n")
+        except OSError as exc:
+            raise LabError(
+                f"kubelet in lab hosts needs {name}={value} on this machine and {paths[name]} "
+                f"cannot be written ({exc.strerror or exc}): run `sysctl -w {name}={value}` as root"
+            ) from None
+    return changes
 
 
 def _ensure_key(name: str) -> Path:
@@ -380,20 +435,24 @@ def _wait_ssh(address: str) -> None:
     raise LabError(f"{address}:22 does not answer: is the lab network reachable from here?")
 
 
-def groups_for(nodes: int) -> dict[str, list[str]]:
-    """Lay out the design's groups over N lab hosts (Kubespray users recognise the first three)."""
+def groups_for(nodes: int, control_planes: int = 1) -> dict[str, list[str]]:
+    """Lay out the design's groups over N lab hosts, the first C of them control planes
+    (Kubespray users recognise the first three groups)."""
     names = [f"node{i}" for i in range(1, nodes + 1)]
-    etcd_size = min(3, nodes) if min(3, nodes) % 2 else 1
+    # etcd runs on control-plane hosts only: three of them when there are three, else node1.
+    etcd = names[:3] if control_planes >= 3 else names[:1]
     return {
-        "etcd": names[:etcd_size],
-        "kube_control_plane": names[:1],
-        "kube_node": names[1:] or names[:1],
+        "etcd": etcd,
+        "kube_control_plane": names[:control_planes],
+        # Workers: the hosts after the control planes; a lab of control planes only schedules
+        # its workloads on node1.
+        "kube_node": names[control_planes:] or names[:1],
         "ceph_mon": names[: min(3, nodes)],
         "ceph_mgr": names[:1],
         "ceph_osd": names[: min(3, nodes)],
         "monitoring": names[:1],
         # A host outside etcd, when there is one, keeps the etcd backups off the members.
-        "etcd_backup_store": names[etcd_size:][-1:],
+        "etcd_backup_store": [n for n in names if n not in etcd][-1:],
     }
 
 
@@ -413,12 +472,28 @@ class _IndentedDumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
+# Why group_vars/all.yml of a lab sets what it sets for Kubernetes (written as its header).
+GROUP_VARS_NOTES = """\
+# Lab hosts are containers on this machine's kernel; Kubernetes needs these lab-only settings:
+# - kube_node_kubelet_config_extra.failCgroupV1: false - the machine has cgroup v1 (hybrid), which
+#   kubelet refuses unless told otherwise.
+# - kube_node_upstream_nameservers: the lab network's gateway - a host's resolv.conf names
+#   Docker's 127.0.0.11, which CoreDNS would forward to itself (a loop) from inside a pod.
+# - kube_control_plane_ignore_preflight_errors: kubeadm's system verification looks for kernel
+#   modules (there is no /lib/modules) and rejects cgroup v1; bridge-nf-call-iptables and swap
+#   are the machine's, not something a host can change.
+# - kube_control_plane_kube_proxy_config_extra.conntrack: zeros keep kube-proxy from writing
+#   the conntrack sysctls, which are the machine's and read-only in the hosts.
+# `keelson lab up` also sets the kernel parameters kubelet insists on, on this machine.
+"""
+
+
 def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
     inv = inventory_dir(spec.name)
     hosts = {spec.node_name(i): {"ansible_host": spec.address(i)} for i in range(1, spec.nodes + 1)}
     children: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         group: {"hosts": {h: {} for h in members}}
-        for group, members in groups_for(spec.nodes).items()
+        for group, members in groups_for(spec.nodes, spec.control_planes).items()
     }
     document = {"all": {"hosts": hosts, "children": children}}
     header = (
@@ -448,10 +523,34 @@ def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
                 "mirrors": [{"url": f"http://{spec.registry}"}],
             }
         ],
+        # Kubernetes: the first version versions.yml pins, its images from the lab registry
+        # (`keelson images push` puts the cluster images under <registry>/cluster).
+        "kube_version": bundle_spec.load().kubernetes().version,
+        "kube_image_repository": f"{spec.registry}/cluster",
+        "kube_pod_cidr": KUBE_POD_CIDR,
+        "kube_service_cidr": KUBE_SERVICE_CIDR,
+        # Lab-only settings a kubelet in a container needs (explained in the file's header).
+        "kube_node_kubelet_config_extra": {"failCgroupV1": False},
+        "kube_node_upstream_nameservers": [spec.gateway],
+        "kube_control_plane_ignore_preflight_errors": [
+            "SystemVerification",
+            "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables",
+            "Swap",
+        ],
+        "kube_control_plane_kube_proxy_config_extra": {
+            "conntrack": {
+                "maxPerCore": 0,
+                "tcpEstablishedTimeout": "0s",
+                "tcpCloseWaitTimeout": "0s",
+            }
+        },
     }
     _write_if_changed(
         inv / "group_vars" / "all.yml",
-        header + "---\n" + yaml.dump(group_vars, Dumper=_IndentedDumper, sort_keys=False),
+        header
+        + GROUP_VARS_NOTES
+        + "---\n"
+        + yaml.dump(group_vars, Dumper=_IndentedDumper, sort_keys=False),
     )
     return inv
 
@@ -487,6 +586,7 @@ def up(spec: LabSpec, progress: Progress) -> Path:
             f"lab {spec.name!r} has {len(present)} nodes; --nodes {spec.nodes} would remove some:"
             " run `keelson lab down` first"
         )
+    ensure_kernel_params(progress)
     image = ensure_host_image(progress)
     key = _ensure_key(spec.name)
     _ensure_network(spec)

@@ -3,9 +3,10 @@ time (RTO), printed (never asserted).
 
     .venv/bin/python tests/bench/etcd_backup.py [--keys 100000] [--keep]
 
-Builds etcd into the bundle if needed, brings up its own lab (`benchetcd`, 172.31.245.0/24,
-3 etcd members and a backup store), deploys, loads the keys, then times `keelson etcd backup`
-and `keelson etcd restore --yes` and removes the lab (unless --keep).
+Builds what the main job installs into the bundle if needed, brings up its own lab
+(`benchetcd`, 172.31.245.0/24, 3 control planes running etcd and a backup store), deploys,
+loads the keys, then times `keelson etcd backup` and `keelson etcd restore --yes` and removes
+the lab (unless --keep).
 """
 
 import argparse
@@ -16,8 +17,12 @@ import time
 
 from benchlib import ROOT, keelson
 
+from keelson.bundle import spec as bundle_spec
+
 LAB = "benchetcd"
 SUBNET = "172.31.245.0/24"
+# What the main job installs from the bundle (as `make lab` builds it).
+BUNDLE = "etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns"
 
 # Puts COUNT keys of 1 KiB through etcd's JSON gateway (TLS, admin certificate), 4 connections.
 LOAD = """
@@ -44,10 +49,15 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the lab afterwards")
     args = parser.parse_args()
     inv = str(ROOT / "inventories" / LAB)
-    keelson("bundle", "build", "--only", "etcd,containerd,runc,crictl")
+    kubernetes = bundle_spec.load(ROOT / "versions.yml").kubernetes().version
+    keelson("bundle", "build", "--only", BUNDLE, "--kubernetes", kubernetes)
     keelson("lab", "down", "--name", LAB)
     try:
-        keelson("lab", "up", "--name", LAB, "--nodes", "4", "--subnet", SUBNET)
+        # etcd runs on control-plane hosts: three of them for three members, node4 the store.
+        keelson(
+            "lab", "up", "--name", LAB, "--nodes", "4", "--control-planes", "3", "--subnet", SUBNET
+        )
+        keelson("images", "push", "--lab", LAB)
         keelson("deploy", "-i", inv)
         started = time.monotonic()
         subprocess.run(

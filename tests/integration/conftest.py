@@ -11,12 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from keelson.bundle import spec as bundle_spec
+
 ROOT = Path(__file__).resolve().parents[2]
 LAB = "itest"
 SUBNET = "172.31.251.0/24"
 KEELSON = [sys.executable, "-m", "keelson"]
-# What the main job installs from the bundle (as `make lab` builds it).
-BUNDLE = "etcd,containerd,runc,crictl"
+# What the main job installs from the bundle (as `make lab` builds it): one Kubernetes version,
+# the first pinned (the one lab inventories deploy).
+BUNDLE = "etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns"
+KUBE_VERSION = bundle_spec.load(ROOT / "versions.yml").kubernetes().version
 
 
 @dataclass
@@ -58,12 +62,15 @@ def docker_exec(node: str, *cmd: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Path]:
     # etcd and containerd come from the bundle (cached after the first build).
-    bundle = keelson("bundle", "build", "--only", BUNDLE)
+    bundle = keelson("bundle", "build", "--only", BUNDLE, "--kubernetes", KUBE_VERSION)
     assert bundle.code == 0, bundle.out + bundle.err
     # Fresh hosts every session: a lab kept from an earlier run is already converged.
     keelson("lab", "down", "--name", LAB)
     up = keelson("lab", "up", "--name", LAB, "--nodes", "3", "--subnet", SUBNET)
     assert up.code == 0, up.err
+    # The cluster images kubeadm pulls, into the lab's registry (as `make lab` does).
+    push = keelson("images", "push", "--lab", LAB)
+    assert push.code == 0, push.out[-3000:] + push.err
     yield ROOT / "inventories" / LAB
     if not os.environ.get("KEELSON_KEEP_LAB"):
         keelson("lab", "down", "--name", LAB)

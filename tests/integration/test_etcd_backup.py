@@ -19,12 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BUNDLE, ROOT, keelson
+from tests.integration.conftest import BUNDLE, KUBE_VERSION, ROOT, keelson
 
 LAB = "etcdtest"
 SUBNET = "172.31.247.0/24"
 MEMBERS = ("node1", "node2", "node3")
 STORE = "node4"
+# etcd runs on control-plane hosts: three of them for three members, node4 the store (a worker).
+LAB_LAYOUT = ("--name", LAB, "--nodes", "4", "--control-planes", "3", "--subnet", SUBNET)
 STORE_DIR = "/srv/etcd-backups"
 ETCDCTL = "set -a; . /etc/etcd/etcdctl.env; set +a; "
 
@@ -121,11 +123,13 @@ def etcd_lab() -> Iterator[Path]:
     KEELSON_KEEP_LAB=1 it stays afterwards), for quick iterations on these tests."""
     inv = ROOT / "inventories" / LAB
     if not (os.environ.get("KEELSON_REUSE_LAB") and (inv / "hosts.yml").exists()):
-        bundle = keelson("bundle", "build", "--only", BUNDLE)
+        bundle = keelson("bundle", "build", "--only", BUNDLE, "--kubernetes", KUBE_VERSION)
         assert bundle.code == 0, bundle.out + bundle.err
         keelson("lab", "down", "--name", LAB)
-        up = keelson("lab", "up", "--name", LAB, "--nodes", "4", "--subnet", SUBNET)
+        up = keelson("lab", "up", *LAB_LAYOUT)
         assert up.code == 0, up.err
+        push = keelson("images", "push", "--lab", LAB)
+        assert push.code == 0, push.out[-3000:] + push.err
         deploy = keelson("deploy", "-i", str(inv))
         assert deploy.code == 0, deploy.out[-3000:] + deploy.err
     yield inv
@@ -214,7 +218,7 @@ def test_backup_still_succeeds_when_a_member_is_killed_during_the_run(etcd_lab: 
         assert meta["taken_on"] != "node1"  # node1 died first: another member took it
     finally:
         subprocess.run(["docker", "start", f"keelson-{LAB}-node1"], check=True, capture_output=True)
-        up = keelson("lab", "up", "--name", LAB, "--nodes", "4", "--subnet", SUBNET)
+        up = keelson("lab", "up", *LAB_LAYOUT)
         assert up.code == 0, up.err
         wait_healthy()
 

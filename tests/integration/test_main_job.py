@@ -33,7 +33,7 @@ def edit_hosts(inv: Path, edit: Callable[[dict[str, Any]], None]) -> None:
 
 
 def add_even_etcd(doc: dict[str, Any]) -> None:
-    doc["all"]["children"]["etcd"]["hosts"].pop("node3")
+    doc["all"]["children"]["etcd"]["hosts"] = {"node1": {}, "node2": {}}
 
 
 def add_unreachable_host(doc: dict[str, Any]) -> None:

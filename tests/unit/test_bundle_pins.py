@@ -1,6 +1,7 @@
 """Roles that install from the bundle pin the same versions and paths as versions.yml (the
 bundle's manifest lists files by those paths: a drift would fail every deploy's preflight)."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +58,11 @@ def test_containerd_role_installs_the_pinned_releases(
     assert _render(artifact["path"], {**defaults, **role_vars}).replace(" ", "") == _upstream_path(
         component
     )
+
+
+def test_make_lab_builds_the_kubernetes_version_the_lab_deploys() -> None:
+    """`make lab` builds one Kubernetes version: the first pinned, which lab inventories name."""
+    makefile = (ROOT / "Makefile").read_text()
+    literal = re.search(r"^KUBE_VERSION := (\S+)$", makefile, re.MULTILINE)
+    assert literal, "Makefile sets no KUBE_VERSION"
+    assert literal.group(1) == PINS["kubernetes"]["versions"][0]

@@ -61,6 +61,13 @@ class Versions:
     def components(self) -> list[str]:
         return list(dict.fromkeys(b.component for b in self.builds))
 
+    def kubernetes(self) -> Build:
+        """The first pinned Kubernetes version: the one clusters are deployed with."""
+        for build in self.builds:
+            if build.component == "kubernetes":
+                return build
+        raise BundleError(f"{self.source_file}: no Kubernetes version is pinned")
+
     def select(
         self, only: list[str] | None = None, kubernetes: list[str] | None = None
     ) -> list[Build]:
