@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from keelson import __version__, bundle, doctor, etcd, hostimage, images, inventory, lab
+from keelson import __version__, bundle, doctor, etcd, hostimage, images, inventory, kube, lab
 from keelson.bundle import store as bundle_store
 from keelson.errors import BundleError, ImageError, KeelsonError, UsageError
 from keelson.runner import run_playbook
@@ -141,6 +141,59 @@ def cmd_etcd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirmable(what: str, assume_yes: bool) -> None:
+    """Without a terminal to ask on, --yes is the only way: refuse before anything runs."""
+    if not assume_yes and not sys.stdin.isatty():
+        raise UsageError(f"{what} needs confirmation: run it on a terminal, or pass --yes")
+
+
+def _confirm(question: str, word: str) -> bool:
+    return input(f"{question} Type '{word}': ").strip() == word
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    kube.scale(inventory.resolve(args.inventory), args.limit)
+    return 0
+
+
+def cmd_remove_node(args: argparse.Namespace) -> int:
+    node = args.node
+    inv = inventory.resolve(args.inventory)
+    kube.check_removable(inventory.load_groups(inv), node, inv)
+    _confirmable("remove-node", args.yes)
+    kube.remove_node(
+        inv,
+        node,
+        lambda: _confirm(f"Drain {node}, delete it from the cluster and reset it?", node),
+        assume_yes=args.yes,
+    )
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    inv = inventory.resolve(args.inventory)
+    _confirmable("reset", args.yes)
+    kube.reset(
+        inv,
+        lambda: _confirm(
+            "Tear Kubernetes down on every host (kubeadm reset: workloads and cluster state go)?",
+            "reset",
+        ),
+        assume_yes=args.yes,
+    )
+    return 0
+
+
+def cmd_kubeconfig(args: argparse.Namespace) -> int:
+    print(kube.kubeconfig(inventory.resolve(args.inventory)))
+    return 0
+
+
+def cmd_kubectl(args: argparse.Namespace) -> int:
+    rest = args.kubectl_args[1:] if args.kubectl_args[:1] == ["--"] else args.kubectl_args
+    return kube.kubectl(inventory.resolve(args.inventory), rest)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     text, ok = doctor.report(doctor.checks())
     print(text)
@@ -269,6 +322,39 @@ def build_parser() -> argparse.ArgumentParser:
     p_deploy.add_argument("--check", action="store_true", help="change nothing (drift report)")
     p_deploy.add_argument("--diff", action="store_true", help="show what would change")
     p_deploy.set_defaults(func=cmd_deploy)
+
+    p_scale = sub.add_parser("scale", help="add the inventory's new hosts (playbooks/scale.yml)")
+    p_scale.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    p_scale.add_argument("--limit", help="only these hosts (ansible --limit), e.g. node4")
+    p_scale.set_defaults(func=cmd_scale)
+
+    p_remove = sub.add_parser(
+        "remove-node", help="drain a worker, delete it from the cluster and reset it"
+    )
+    p_remove.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    p_remove.add_argument("--node", required=True, help="the worker (a host of kube_node)")
+    p_remove.add_argument("--yes", action="store_true", help="do not ask before removing")
+    p_remove.set_defaults(func=cmd_remove_node)
+
+    p_reset = sub.add_parser("reset", help="tear Kubernetes down on every host of the inventory")
+    p_reset.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    p_reset.add_argument("--yes", action="store_true", help="do not ask before resetting")
+    p_reset.set_defaults(func=cmd_reset)
+
+    p_kubeconfig = sub.add_parser(
+        "kubeconfig", help="print the path of the admin kubeconfig the deploy fetched"
+    )
+    p_kubeconfig.add_argument(
+        "-i", "--inventory", required=True, help="inventory file or directory"
+    )
+    p_kubeconfig.set_defaults(func=cmd_kubeconfig)
+
+    p_kubectl = sub.add_parser(
+        "kubectl", help="the bundle's kubectl with the admin kubeconfig: kubectl -i INV -- ARGS"
+    )
+    p_kubectl.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    p_kubectl.add_argument("kubectl_args", nargs=argparse.REMAINDER, help="kubectl's arguments")
+    p_kubectl.set_defaults(func=cmd_kubectl)
 
     p_inv = sub.add_parser("inventory", help="inventory tools")
     inv_sub = p_inv.add_subparsers(dest="inventory_command", required=True)

@@ -1,0 +1,99 @@
+"""Day-2 Kubernetes commands: scale out, remove a worker, reset, and the admin kubeconfig.
+
+The playbooks do the work on hosts; this module checks what it can on the controller first (the
+inventory, the node named, the kubeconfig and kubectl this machine needs) so a mistake is refused
+before anything changes.
+"""
+
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from keelson import inventory
+from keelson.bundle import spec as bundle_spec
+from keelson.bundle import store as bundle_store
+from keelson.errors import ControllerError, UsageError
+from keelson.runner import run_playbook
+
+Confirm = Callable[[], bool]
+
+
+def kube_version() -> str:
+    """The Kubernetes version clusters are deployed with: the first one versions.yml pins."""
+    return bundle_spec.load().kubernetes().version
+
+
+def kubeconfig_path(inv: Path) -> Path:
+    """Where the deploy puts the admin kubeconfig: credentials/admin.conf beside the inventory."""
+    base = inv if inv.is_dir() else inv.parent
+    return base / "credentials" / "admin.conf"
+
+
+def kubeconfig(inv: Path) -> Path:
+    """The admin kubeconfig of INV's cluster, or a UsageError saying how to get one."""
+    path = kubeconfig_path(inv)
+    if not path.is_file():
+        raise UsageError(f"no kubeconfig at {path}: run `keelson deploy -i {inv}` first")
+    return path
+
+
+def kubectl_binary(root: Path | None = None) -> Path:
+    """kubectl of the deployed Kubernetes version from the offline bundle."""
+    build = bundle_spec.load().kubernetes()
+    path = (root or bundle_store.default_root()) / build.artifact_path("kubectl")
+    if not path.is_file():
+        raise ControllerError(
+            f"no kubectl {build.version} in the bundle ({path}): run "
+            f"`keelson bundle build --only kubernetes --kubernetes {build.version}`"
+        )
+    return path
+
+
+def kubectl(inv: Path, args: Sequence[str]) -> int:
+    """Run the bundle's kubectl against INV's cluster; return its exit code."""
+    config = kubeconfig(inv)
+    return subprocess.run([str(kubectl_binary()), "--kubeconfig", str(config), *args]).returncode
+
+
+def scale(inv: Path, limit: str | None = None) -> None:
+    """Add the hosts new in INV to the cluster (playbooks/scale.yml)."""
+    inventory.validate(inv)
+    run_playbook("scale.yml", inv, kind="scale", limit=limit).raise_for_failure()
+
+
+def check_removable(groups: dict[str, list[str]], node: str, inv: Path) -> None:
+    """Refuse NODE unless it is a worker of INV: a host of kube_node, not a control plane."""
+    if node not in groups.get("all", []):
+        raise UsageError(f"{node} is not a host of {inv}")
+    if node in groups.get("kube_control_plane", []):
+        raise UsageError(
+            f"{node} is a control-plane host (kube_control_plane): remove-node removes workers only"
+        )
+    if node not in groups.get("kube_node", []):
+        raise UsageError(f"{node} is not in group kube_node of {inv}: it is no worker to remove")
+
+
+def remove_node(inv: Path, node: str, confirm: Confirm, assume_yes: bool = False) -> None:
+    """Drain NODE, delete it from the cluster and reset it (playbooks/remove-node.yml).
+
+    Callers check NODE with check_removable before anything runs; the inventory's rules come
+    next, then the question (unless ASSUME_YES)."""
+    check_removable(inventory.validate(inv), node, inv)
+    if not assume_yes and not confirm():
+        raise UsageError(f"removal of {node} not confirmed: nothing was changed")
+    run_playbook(
+        "remove-node.yml",
+        inv,
+        kind="remove-node",
+        extravars={"node": node, "remove_node_confirm": True},
+    ).raise_for_failure()
+
+
+def reset(inv: Path, confirm: Confirm, assume_yes: bool = False) -> None:
+    """Tear Kubernetes down on every host of INV (playbooks/reset.yml)."""
+    inventory.validate(inv)
+    if not assume_yes and not confirm():
+        raise UsageError("reset not confirmed: nothing was changed")
+    run_playbook(
+        "reset.yml", inv, kind="reset", extravars={"reset_confirm": True}
+    ).raise_for_failure()
