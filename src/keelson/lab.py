@@ -484,8 +484,17 @@ GROUP_VARS_NOTES = """\
 #   are the machine's, not something a host can change.
 # - kube_control_plane_kube_proxy_config_extra.conntrack: zeros keep kube-proxy from writing
 #   the conntrack sysctls, which are the machine's and read-only in the hosts.
+# - containerd_restrict_oom_score_adj: true - a process in a host may not lower its OOM score
+#   (no CAP_SYS_RESOURCE), and runc would fail every pod asking for -998.
+# - containerd_sandbox_image: the pause image of the lab registry (nodes reach no other).
 # `keelson lab up` also sets the kernel parameters kubelet insists on, on this machine.
 """
+
+
+def _pause_version() -> str:
+    """Tag of the pod sandbox image of the tree (images/cluster/pause/VERSION)."""
+    tree = images.load_tree(project_root() / "images")
+    return str(tree.images["cluster/pause"].version)
 
 
 def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
@@ -523,6 +532,8 @@ def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
                 "mirrors": [{"url": f"http://{spec.registry}"}],
             }
         ],
+        "containerd_sandbox_image": f"{spec.registry}/cluster/pause:{_pause_version()}",
+        "containerd_restrict_oom_score_adj": True,
         # Kubernetes: the first version versions.yml pins, its images from the lab registry
         # (`keelson images push` puts the cluster images under <registry>/cluster).
         "kube_version": bundle_spec.load().kubernetes().version,

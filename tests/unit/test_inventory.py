@@ -1,5 +1,7 @@
 """Inventory parsing through the real ansible-inventory with the project's ansible.cfg."""
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -56,8 +58,18 @@ def test_missing_inventory_is_named() -> None:
         resolve("/no/such/inventory")
 
 
-def test_sample_inventory_passes_the_preflight_rules() -> None:
-    groups = validate(project_root() / "inventories" / "sample")
+def test_sample_inventory_passes_the_preflight_rules(tmp_path: Path) -> None:
+    # The sample's Kubernetes release is checked against a bundle manifest that lists it.
+    sample = shutil.copytree(project_root() / "inventories" / "sample", tmp_path / "sample")
+    manifest = tmp_path / "manifest.json"
+    kubelet = "dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubelet"
+    entry = {"component": "kubernetes", "version": "v1.36.3", "path": kubelet}
+    manifest.write_text(json.dumps({"files": [entry]}))
+    all_vars = sample / "group_vars" / "all.yml"
+    text = all_vars.read_text()
+    assert "bundle_manifest: ~/.cache/keelson/bundle/root/manifest.json" in text
+    all_vars.write_text(text.replace("~/.cache/keelson/bundle/root/manifest.json", str(manifest)))
+    groups = validate(sample)
     assert len(groups["etcd"]) == 3
     assert len(groups["all"]) == 7
 

@@ -33,7 +33,8 @@ def test_archive_is_unpacked_per_version_and_linked(host: Any) -> None:
 
 
 def test_bare_executable_is_linked_from_the_cache(host: Any) -> None:
-    assert host.file("/usr/local/bin/tool").linked_to == "/var/cache/keelson/bundle/tool.amd64"
+    cached = "/var/cache/keelson/bundle/tool-v1/tool.amd64"
+    assert host.file("/usr/local/bin/tool").linked_to == cached
     assert host.check_output("tool") == "tool v1"
 
 
@@ -42,8 +43,9 @@ def test_cached_files_match_the_manifest(host: Any) -> None:
         (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "manifest.json").read_text()
     )
     sums = {Path(f["path"]).name: f["sha256"] for f in manifest["files"]}
-    for name in ("hello-v1.tar.gz", "tool.amd64"):
-        assert host.file(f"/var/cache/keelson/bundle/{name}").sha256sum == sums[name]
+    for name in ("hello-v1/hello-v1.tar.gz", "tool-v1/tool.amd64"):
+        cached = host.file(f"/var/cache/keelson/bundle/{name}")
+        assert cached.sha256sum == sums[Path(name).name]
 
 
 def _converge_with(artifacts: list[dict[str, Any]]) -> Any:

@@ -13,12 +13,17 @@ from scenario_helpers import Run
 
 Validate = Callable[[Path], Run]
 
+MANIFEST = Path(__file__).resolve().parents[1] / "bundle-manifest.json"
 GOOD = """\
 all:
   vars:
     ansible_connection: ssh
     ansible_port: 1
     preflight_fail_on_swap: false
+    kube_version: v1.36.3
+    kube_pod_cidr: 10.244.0.0/16
+    kube_service_cidr: 10.96.0.0/12
+    bundle_manifest: MANIFEST
   children:
     etcd:
       hosts:
@@ -30,7 +35,7 @@ all:
       hosts:
         node2: {ansible_host: 127.0.0.12}
         node3: {ansible_host: 127.0.0.13}
-"""
+""".replace("MANIFEST", str(MANIFEST))
 
 
 def write(tmp_path: Path, text: str, name: str = "hosts.yml") -> Path:
@@ -172,3 +177,18 @@ def test_a_host_defined_twice_is_a_parse_error(
     result = validate_inventory(inventory)
     assert result.rc != 0, result
     assert "Found duplicate mapping key 'node1'" in result.text, result
+
+
+def test_kubernetes_settings_are_checked_against_the_bundle(
+    tmp_path: Path, validate_inventory: Validate
+) -> None:
+    inventory = write(tmp_path, GOOD)
+    write(
+        tmp_path,
+        "kube_version: v1.35.0\nkube_pod_cidr: 10.96.0.0/16\netcd_backup_keep_last: 3\n",
+        "group_vars/all.yml",
+    )
+    result = validate_inventory(inventory)
+    assert result.rc != 0, result
+    assert "kube_version v1.35.0 is not in the bundle (it has: v1.36.3)" in result.text
+    assert "kube_pod_cidr 10.96.0.0/16 and kube_service_cidr 10.96.0.0/12 overlap" in result.text

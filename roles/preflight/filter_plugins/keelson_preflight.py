@@ -8,6 +8,8 @@ the output of `ss`) and returns findings, so the checks are unit-tested without 
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -176,6 +178,75 @@ def inventory_problems(
     return problems
 
 
+def kubernetes_problems(
+    settings: Mapping[str, Any],
+    groups: Mapping[str, Sequence[str]],
+    bundle_versions: Sequence[str] | None,
+    manifest: str = "the bundle manifest",
+) -> list[str]:
+    """What keeps the inventory's cluster-wide Kubernetes settings from working, one line each.
+
+    settings: kube_version, kube_pod_cidr, kube_service_cidr (missing ones are reported).
+    bundle_versions: Kubernetes releases whose kubelet the bundle manifest lists; None when there
+      is no manifest.
+    """
+    kube_hosts = set(groups.get("kube_control_plane") or []) | set(groups.get("kube_node") or [])
+    if not kube_hosts:
+        return []
+    problems: list[str] = []
+    version = str(settings.get("kube_version") or "")
+    if not re.fullmatch(r"v\d+\.\d+\.\d+", version):
+        problems.append(
+            f"kube_version is '{version}': set it to a Kubernetes release such as v1.36.3 "
+            "in the inventory's group_vars/all.yml"
+        )
+    elif bundle_versions is None:
+        problems.append(
+            f"{manifest} does not exist: build the bundle first "
+            f"(keelson bundle build --only kubernetes --kubernetes {version})"
+        )
+    elif version not in bundle_versions:
+        have = ", ".join(sorted(bundle_versions)) or "none"
+        problems.append(
+            f"kube_version {version} is not in the bundle (it has: {have}): pin it in "
+            "versions.yml and run `keelson bundle build`, or pick a version the bundle has"
+        )
+    networks: dict[str, ipaddress.IPv4Network | ipaddress.IPv6Network] = {}
+    for name in ("kube_pod_cidr", "kube_service_cidr"):
+        value = str(settings.get(name) or "")
+        try:
+            networks[name] = ipaddress.ip_network(value, strict=True)
+        except ValueError as error:
+            problems.append(f"{name} is '{value}', not a network ({error})")
+    if len(networks) == 2 and networks["kube_pod_cidr"].overlaps(networks["kube_service_cidr"]):
+        problems.append(
+            f"kube_pod_cidr {networks['kube_pod_cidr']} and kube_service_cidr "
+            f"{networks['kube_service_cidr']} overlap: pick two separate networks"
+        )
+    control_planes = set(groups.get("kube_control_plane") or [])
+    for host in groups.get("etcd") or []:
+        if host in (groups.get("kube_node") or []) and host not in control_planes:
+            problems.append(
+                f"{host}: a worker (kube_node) in the etcd group: etcd members run on "
+                "control-plane hosts or on hosts of their own, where workloads cannot starve them"
+            )
+    return problems
+
+
+def bundle_kubernetes_versions(manifest_text: str | None) -> list[str] | None:
+    """Versions of the Kubernetes builds in a bundle manifest.json whose kubelet it lists."""
+    if not manifest_text:
+        return None
+    files = json.loads(manifest_text).get("files") or []
+    return sorted(
+        {
+            str(f.get("version"))
+            for f in files
+            if f.get("component") == "kubernetes" and str(f.get("path", "")).endswith("/kubelet")
+        }
+    )
+
+
 def cgroup_mounts(mounts: str) -> dict[str, Any]:
     """Cgroup layout from the text of /proc/self/mounts.
 
@@ -269,4 +340,6 @@ class FilterModule:
             "keelson_cgroup_mounts": cgroup_mounts,
             "keelson_listeners": listeners,
             "keelson_port_problems": port_problems,
+            "keelson_kubernetes_problems": kubernetes_problems,
+            "keelson_bundle_kubernetes_versions": bundle_kubernetes_versions,
         }

@@ -1,0 +1,79 @@
+"""kube_node on host1 with the real Kubernetes binaries of the bundle, served by host2."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+import yaml
+
+VERSION = "v1.36.3"
+
+
+def _inventory() -> str:
+    inventory_file = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory_file:
+        pytest.skip("needs the hosts of `molecule test -s kube_node`")
+    return str(Path(inventory_file).parent)
+
+
+@pytest.fixture(scope="module")
+def host() -> Any:
+    return testinfra.get_host(f"ansible://kube_node-host1?ansible_inventory={_inventory()}")
+
+
+def test_binaries_are_the_bundles_release_linked_per_version(host: Any) -> None:
+    for binary in ("kubeadm", "kubelet", "kubectl"):
+        link = host.file(f"/usr/local/bin/{binary}")
+        assert link.linked_to == f"/var/cache/keelson/bundle/kubernetes-{VERSION}/{binary}"
+    assert host.check_output("kubelet --version") == f"Kubernetes {VERSION}"
+    assert VERSION in host.check_output("kubeadm version -o short")
+
+
+def test_kubelet_configuration_is_secure_and_uses_containerd_and_systemd(host: Any) -> None:
+    config = yaml.safe_load(host.file("/etc/kubernetes/kubelet-config.yaml").content_string)
+    assert config["authentication"]["anonymous"]["enabled"] is False
+    assert config["authentication"]["webhook"]["enabled"] is True
+    assert config["authorization"]["mode"] == "Webhook"
+    assert config["cgroupDriver"] == "systemd"
+    assert config["containerRuntimeEndpoint"] == "unix:///run/containerd/containerd.sock"
+    assert config["rotateCertificates"] is True and config["serverTLSBootstrap"] is True
+    assert config["readOnlyPort"] == 0
+    assert config["clusterDNS"] == ["10.96.0.10"]
+    # kube_node_kubelet_config_extra is merged in, recursively.
+    assert config["failCgroupV1"] is False
+    assert config["systemReserved"] == {"memory": "256Mi"}
+    # Pods get the upstream nameservers, not the host's Docker resolver.
+    assert config["resolvConf"] == "/etc/kubernetes/resolv.conf"
+    assert "nameserver 192.0.2.53" in host.file("/etc/kubernetes/resolv.conf").content_string
+
+
+def test_kubelet_is_enabled_and_waits_for_kubeadm(host: Any) -> None:
+    assert host.service("kubelet").is_enabled
+    unit = host.check_output("systemctl cat kubelet")
+    assert "--config=/etc/kubernetes/kubelet-config.yaml" in unit
+    assert "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf" in unit
+    assert not host.file("/etc/kubernetes/kubelet.conf").exists
+
+
+def test_load_balancer_forwards_to_the_api_servers(host: Any) -> None:
+    assert host.socket("tcp://127.0.0.1:6444").is_listening
+    # The stand-in API server on host1:6443 serves /etc: its hostname file comes back.
+    body = host.check_output("curl -sf --max-time 5 http://127.0.0.1:6444/hostname")
+    assert body == "host1"
+
+
+def test_an_api_server_that_stops_is_taken_out(host: Any) -> None:
+    host.run("systemctl stop fake-apiserver")
+    try:
+        # Health checks every 2 s, two failures: down within a few seconds, then refused.
+        time.sleep(6)
+        assert host.run("curl -sf --max-time 5 http://127.0.0.1:6444/hostname").rc != 0
+        log = host.check_output("journalctl -u haproxy --no-pager")
+        assert "is DOWN" in log
+    finally:
+        host.run("systemd-run --unit fake-apiserver-again python3 -m http.server 6443 -d /etc")
