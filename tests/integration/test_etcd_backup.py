@@ -1,9 +1,11 @@
-"""etcd backups and the restore runbook on a lab of their own: 3 etcd members (etcd 3.6 from the
-bundle, served by the lab's files mirror) and a 4th host as the backup store.
+"""etcd backups, the restore runbook and an HA control plane on a lab of their own: 3
+control-plane hosts that are the etcd members (etcd 3.6 from the bundle, served by the lab's
+files mirror) and a 4th host, a worker and the backup store.
 
 Order matters: the cluster converges, TLS is checked, backups are taken (also while a member is
 killed), corrupt snapshots are refused with the cluster untouched, then 10,000 keys go through a
-backup, changes and a restore, and retention prunes the store.
+backup, changes and a restore (API servers stopped and started around it), retention prunes the
+store, and last the API keeps answering with a control-plane host down.
 """
 
 from __future__ import annotations
@@ -319,3 +321,40 @@ def test_retention_keeps_exactly_the_configured_set(etcd_lab: Path) -> None:
     assert set(names) == expected
     files = sh(STORE, f"ls -1 {STORE_DIR}").stdout.split()
     assert len(files) == 3 * len(expected)  # no orphaned .sha256 or partial files
+
+
+# The same lab is an HA Kubernetes cluster: three control planes (node1-3) and a worker (node4).
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf "
+
+
+def retry(node: str, script: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = sh(node, script, check=False)
+        if proc.returncode == 0:
+            return proc.stdout
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{node}: {script}\n{proc.stdout}\n{proc.stderr}")
+        time.sleep(3)
+
+
+def test_api_answers_and_schedules_with_a_control_plane_host_down(etcd_lab: Path) -> None:
+    registry = sh("node2", "grep -o '[0-9.]*:5000' /etc/kubernetes/kubeadm-config.yaml").stdout
+    image = f"{registry.split()[0]}/service/hello:0.1.0"
+    subprocess.run(["docker", "stop", f"keelson-{LAB}-node1"], check=True, capture_output=True)
+    try:
+        # The worker's node-local endpoint still reaches an API server.
+        assert retry("node4", "curl -sfk https://127.0.0.1:6444/readyz").strip() == "ok"
+        # A control-plane host's kubectl goes through its own node-local endpoint too.
+        nodes = retry("node2", KUBECTL + "get nodes --no-headers")
+        assert "node4" in nodes
+        # A new pod is scheduled (scheduler leadership moves off node1) and runs on the worker.
+        retry("node2", KUBECTL + f"run ha-check --image={image} --restart=Never")
+        retry("node2", KUBECTL + "wait --for=condition=Ready pod/ha-check --timeout=10s", 240)
+        placed = sh("node2", KUBECTL + "get pod ha-check -o jsonpath='{.spec.nodeName}'").stdout
+        assert placed == "node4"
+    finally:
+        subprocess.run(["docker", "start", f"keelson-{LAB}-node1"], check=True, capture_output=True)
+        up = keelson("lab", "up", *LAB_LAYOUT)
+        assert up.code == 0, up.err
+        wait_healthy()

@@ -5,6 +5,8 @@ main job converges it, a second run changes nothing, and --check --diff reports 
 a host is edited by hand.
 """
 
+import json
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -15,7 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import LAB, ROOT, Run, docker_exec, keelson
+from tests.integration.conftest import (
+    KEELSON,
+    KUBE_VERSION,
+    LAB,
+    ROOT,
+    Run,
+    docker_exec,
+    keelson,
+)
 
 NODES = ("node1", "node2", "node3")
 
@@ -91,6 +101,42 @@ def test_misspelled_variable_is_refused_with_a_suggestion(lab: Path, tmp_path: P
     assert_untouched()
 
 
+def edit_group_vars(inv: Path, old: str, new: str) -> None:
+    all_vars = inv / "group_vars" / "all.yml"
+    text = all_vars.read_text()
+    assert old in text, text
+    all_vars.write_text(text.replace(old, new))
+
+
+def test_kube_version_missing_from_the_bundle_is_refused(lab: Path, tmp_path: Path) -> None:
+    inv = copy_inventory(lab, tmp_path / "inv")
+    edit_group_vars(inv, f"kube_version: {KUBE_VERSION}", "kube_version: v1.29.9")
+    run = keelson("deploy", "-i", str(inv))
+    assert run.code == 3
+    assert "kube_version v1.29.9 is not in the bundle" in one_error_line(run)
+    assert_untouched()
+
+
+def test_overlapping_pod_and_service_networks_are_refused(lab: Path, tmp_path: Path) -> None:
+    inv = copy_inventory(lab, tmp_path / "inv")
+    edit_group_vars(inv, "kube_pod_cidr: 10.244.0.0/16", "kube_pod_cidr: 10.96.0.0/16")
+    run = keelson("deploy", "-i", str(inv))
+    assert run.code == 3
+    assert "kube_pod_cidr 10.96.0.0/16 and kube_service_cidr 10.96.0.0/12 overlap" in (
+        one_error_line(run)
+    )
+    assert_untouched()
+
+
+def test_a_worker_in_etcd_is_refused(lab: Path, tmp_path: Path) -> None:
+    inv = copy_inventory(lab, tmp_path / "inv")
+    edit_hosts(inv, lambda doc: doc["all"]["children"]["etcd"]["hosts"].update(node2={}, node3={}))
+    run = keelson("deploy", "-i", str(inv))
+    assert run.code == 3
+    assert "node2: a worker (kube_node) in the etcd group" in one_error_line(run)
+    assert_untouched()
+
+
 def test_unreachable_host_stops_the_run_before_any_change(lab: Path, tmp_path: Path) -> None:
     inv = copy_inventory(lab, tmp_path / "inv")
     edit_hosts(inv, add_unreachable_host)
@@ -126,6 +172,117 @@ def test_runtime_and_etcd_come_from_the_bundle(lab: Path) -> None:
         assert docker_exec(node, "crictl", "info").returncode == 0, node
     etcd = docker_exec("node1", "etcd", "--version").stdout
     assert f"etcd Version: {pins['etcd']['version'].removeprefix('v')}" in etcd, etcd
+
+
+def kubectl(lab: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The bundle's kubectl on the controller with the kubeconfig the deploy fetched."""
+    return subprocess.run(
+        [*KEELSON, "kubectl", "-i", str(lab), "--", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def kubectl_json(lab: Path, *args: str) -> Any:
+    proc = kubectl(lab, *args, "--output=json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def node_readiness(lab: Path) -> dict[str, str]:
+    """Node name -> status of its Ready condition."""
+    return {
+        n["metadata"]["name"]: next(
+            c["status"] for c in n["status"]["conditions"] if c["type"] == "Ready"
+        )
+        for n in kubectl_json(lab, "get", "nodes")["items"]
+    }
+
+
+def test_every_node_is_ready_and_kube_system_runs(lab: Path) -> None:
+    nodes = kubectl_json(lab, "get", "nodes")["items"]
+    assert sorted(n["metadata"]["name"] for n in nodes) == list(NODES)
+    for node in nodes:
+        ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+        assert ready[0]["status"] == "True", (node["metadata"]["name"], ready)
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == KUBE_VERSION
+    pods = kubectl_json(lab, "get", "pods", "--all-namespaces")["items"]
+    system = [p for p in pods if p["metadata"]["namespace"] in ("kube-system", "kube-flannel")]
+    names = " ".join(p["metadata"]["name"] for p in system)
+    for expected in ("kube-apiserver-node1", "coredns", "kube-proxy", "kube-flannel-ds"):
+        assert expected in names, names
+    not_running = {p["metadata"]["name"]: p["status"]["phase"] for p in system}
+    assert {n: ph for n, ph in not_running.items() if ph != "Running"} == {}
+    # Secrets stay off the logs: no bootstrap token (abcdef.0123456789abcdef) in any record
+    # of the deploy runs (output and every event).
+    token = re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b")
+    for run_dir in (ROOT / ".keelson" / "runs").glob("*-deploy-*"):
+        for record in run_dir.rglob("*"):
+            if record.is_file():
+                found = token.search(record.read_text(errors="replace"))
+                assert found is None, f"{record}: {found}"
+
+
+WORKLOAD = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello, labels: {app: hello}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: hello}}
+  template:
+    metadata: {labels: {app: hello}}
+    spec:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            - labelSelector: {matchLabels: {app: hello}}
+              topologyKey: kubernetes.io/hostname
+      containers:
+        - name: hello
+          image: IMAGE
+          ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: hello}
+spec:
+  selector: {app: hello}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+FETCH = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).status)"
+RESOLVE = "import socket, sys; print(socket.gethostbyname(sys.argv[1]))"
+
+
+def test_pods_on_two_workers_reach_each_other_a_service_and_dns(lab: Path) -> None:
+    group_vars = yaml.safe_load((lab / "group_vars" / "all.yml").read_text())
+    registry = group_vars["kube_image_repository"].rsplit("/", 1)[0]
+    image = f"{registry}/service/hello:0.1.0"
+    applied = kubectl(lab, "apply", "-f", "-", stdin=WORKLOAD.replace("IMAGE", image))
+    assert applied.returncode == 0, applied.stderr
+    rollout = kubectl(lab, "rollout", "status", "deployment/hello", "--timeout=180s")
+    assert rollout.returncode == 0, rollout.stdout + rollout.stderr
+    pods = kubectl_json(lab, "get", "pods", "--selector=app=hello")["items"]
+    placed = {p["spec"]["nodeName"]: p for p in pods}
+    assert sorted(placed) == ["node2", "node3"], placed.keys()
+    client, server = placed["node2"]["metadata"]["name"], placed["node3"]
+    service_ip = kubectl_json(lab, "get", "service", "hello")["spec"]["clusterIP"]
+
+    def in_client(*script: str) -> str:
+        proc = kubectl(lab, "exec", client, "--", "python3", "-c", *script)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout.strip()
+
+    # Pod to pod across nodes, through the VXLAN overlay.
+    assert in_client(FETCH, f"http://{server['status']['podIP']}:8080/healthz") == "200"
+    # A ClusterIP service from a pod on another node.
+    assert in_client(FETCH, f"http://{service_ip}/healthz") == "200"
+    # Cluster DNS resolves the service's name to its ClusterIP.
+    assert in_client(RESOLVE, "hello.default.svc.cluster.local") == service_ip
+    assert in_client(FETCH, "http://hello/healthz") == "200"
 
 
 def test_second_run_changes_nothing(lab: Path) -> None:
@@ -164,6 +321,28 @@ def test_lab_up_again_changes_nothing(lab: Path) -> None:
     assert "creating" not in again.out
     assert {p: p.stat().st_mtime_ns for p in lab.rglob("*") if p.is_file()} == before
     assert [docker_exec(n, "cat", "/etc/machine-id").stdout for n in NODES] == ids
+
+
+def test_scale_adds_a_worker_and_changes_nothing_on_the_others(lab: Path) -> None:
+    up = keelson("lab", "up", "--name", LAB, "--nodes", "4", "--subnet", "172.31.251.0/24")
+    assert up.code == 0, up.err
+    run = keelson("scale", "-i", str(lab))
+    assert run.code == 0, run.out[-3000:] + run.err
+    stats = run.record["stats"]
+    assert isinstance(stats, dict)
+    assert set(stats["changed"]) == {"node4"}, stats["changed"]
+    assert node_readiness(lab) == {**dict.fromkeys(NODES, "True"), "node4": "True"}
+
+
+def test_remove_node_drains_deletes_and_resets_the_worker(lab: Path) -> None:
+    refused = keelson("remove-node", "-i", str(lab), "--node", "node1", "--yes")
+    assert refused.code == 2 and "control-plane" in refused.err
+    run = keelson("remove-node", "-i", str(lab), "--node", "node4", "--yes")
+    assert run.code == 0, run.out[-3000:] + run.err
+    names = [n["metadata"]["name"] for n in kubectl_json(lab, "get", "nodes")["items"]]
+    assert names == list(NODES)
+    assert docker_exec("node4", "systemctl", "is-active", "kubelet").stdout.strip() != "active"
+    assert docker_exec("node4", "test", "-e", "/etc/kubernetes/kubelet.conf").returncode != 0
 
 
 @pytest.mark.parametrize("lab_name", ["itest-down"])
