@@ -12,7 +12,7 @@ LAB_BUNDLE := etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns
 # kubernetes (what the lab inventory's kube_version says; tests/unit/test_bundle_pins.py checks).
 KUBE_VERSION := v1.36.3
 
-.PHONY: setup lab lab-down lint unit molecule integration test bench
+.PHONY: setup bundle lab lab-down lint unit molecule integration test bench
 
 setup:
 	scripts/setup-host.sh
@@ -20,8 +20,11 @@ setup:
 ## The main job: a lab of $(NODES) hosts, the cluster images in its registry, then site.yml
 ## against it (binaries from the bundle, built through the Go module proxy and cached outside
 ## the repo; Kubernetes $(KUBE_VERSION) only).
-lab: setup
+## What the main job installs, into the offline bundle (cached; tens of minutes cold).
+bundle: setup
 	keelson bundle build --only $(LAB_BUNDLE) --kubernetes $(KUBE_VERSION)
+
+lab: bundle
 	keelson lab up --nodes $(NODES)
 	keelson images push --lab lab
 	keelson deploy -i inventories/lab
