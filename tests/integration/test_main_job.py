@@ -108,32 +108,35 @@ def edit_group_vars(inv: Path, old: str, new: str) -> None:
     all_vars.write_text(text.replace(old, new))
 
 
-def test_kube_version_missing_from_the_bundle_is_refused(lab: Path, tmp_path: Path) -> None:
-    inv = copy_inventory(lab, tmp_path / "inv")
+def set_kube_version(inv: Path) -> None:
     edit_group_vars(inv, f"kube_version: {KUBE_VERSION}", "kube_version: v1.29.9")
-    run = keelson("deploy", "-i", str(inv))
-    assert run.code == 3
-    assert "kube_version v1.29.9 is not in the bundle" in one_error_line(run)
-    assert_untouched()
 
 
-def test_overlapping_pod_and_service_networks_are_refused(lab: Path, tmp_path: Path) -> None:
-    inv = copy_inventory(lab, tmp_path / "inv")
+def overlap_networks(inv: Path) -> None:
     edit_group_vars(inv, "kube_pod_cidr: 10.244.0.0/16", "kube_pod_cidr: 10.96.0.0/16")
-    run = keelson("deploy", "-i", str(inv))
-    assert run.code == 3
-    assert "kube_pod_cidr 10.96.0.0/16 and kube_service_cidr 10.96.0.0/12 overlap" in (
-        one_error_line(run)
-    )
-    assert_untouched()
 
 
-def test_a_worker_in_etcd_is_refused(lab: Path, tmp_path: Path) -> None:
-    inv = copy_inventory(lab, tmp_path / "inv")
+def add_workers_to_etcd(inv: Path) -> None:
     edit_hosts(inv, lambda doc: doc["all"]["children"]["etcd"]["hosts"].update(node2={}, node3={}))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (set_kube_version, "kube_version v1.29.9 is not in the bundle"),
+        (overlap_networks, "kube_pod_cidr 10.96.0.0/16 and kube_service_cidr 10.96.0.0/12 overlap"),
+        (add_workers_to_etcd, "node2: a worker (kube_node) in the etcd group"),
+    ],
+    ids=["version-not-in-bundle", "overlapping-networks", "worker-in-etcd"],
+)
+def test_bad_kubernetes_settings_are_refused_before_any_change(
+    lab: Path, tmp_path: Path, edit: Callable[[Path], None], message: str
+) -> None:
+    inv = copy_inventory(lab, tmp_path / "inv")
+    edit(inv)
     run = keelson("deploy", "-i", str(inv))
     assert run.code == 3
-    assert "node2: a worker (kube_node) in the etcd group" in one_error_line(run)
+    assert message in one_error_line(run)
     assert_untouched()
 
 
