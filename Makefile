@@ -6,6 +6,8 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # Molecule scenarios (roles that need a whole cluster are tested on lab clusters instead).
 SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 NODES ?= 3
+# Control-plane hosts among them (3 for an HA control plane: make lab NODES=5 CONTROL_PLANES=3).
+CONTROL_PLANES ?= 1
 # What the main job installs from the bundle (built through the Go module proxy, cached).
 LAB_BUNDLE := etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns
 # The Kubernetes version the lab runs: must equal the first version versions.yml pins for
@@ -25,7 +27,7 @@ bundle: setup
 	keelson bundle build --only $(LAB_BUNDLE) --kubernetes $(KUBE_VERSION)
 
 lab: bundle
-	keelson lab up --nodes $(NODES)
+	keelson lab up --nodes $(NODES) --control-planes $(CONTROL_PLANES)
 	keelson images push --lab lab
 	keelson deploy -i inventories/lab
 
