@@ -67,13 +67,32 @@ def test_load_balancer_forwards_to_the_api_servers(host: Any) -> None:
     assert body == "host1"
 
 
-def test_an_api_server_that_stops_is_taken_out(host: Any) -> None:
-    host.run("systemctl stop fake-apiserver")
+def _haproxy_log_once_it_says(host: Any, text: str, since: int, seconds: float = 20) -> str:
+    """HAProxy's journal since the host's time SINCE, once it holds TEXT (or SECONDS passed)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        log = host.check_output(f"journalctl -u haproxy --no-pager --since @{since}")
+        if text in log or time.monotonic() > deadline:
+            return log
+        time.sleep(1)
+
+
+def test_an_api_server_that_stops_is_taken_out_and_back_in(host: Any) -> None:
+    # Only what HAProxy logs from now on counts: earlier lines prove nothing about this stop.
+    stopped_at = int(host.check_output("date +%s"))
+    host.run_test("systemctl stop fake-apiserver")
     try:
         # Health checks every 2 s, two failures: down within a few seconds, then refused.
-        time.sleep(6)
+        down = "Server kube-apiserver/apiserver1 is DOWN"
+        log = _haproxy_log_once_it_says(host, down, since=stopped_at)
+        assert down in log, log
         assert host.run("curl -sf --max-time 5 http://127.0.0.1:6444/hostname").rc != 0
-        log = host.check_output("journalctl -u haproxy --no-pager")
-        assert "is DOWN" in log
     finally:
-        host.run("systemd-run --unit fake-apiserver-again python3 -m http.server 6443 -d /etc")
+        # The same unit name again, so that the test can run twice on the same hosts.
+        started_at = int(host.check_output("date +%s"))
+        host.run_test("systemd-run --unit fake-apiserver python3 -m http.server 6443 -d /etc")
+    # Two passed checks put it back in: the API answers through the load balancer again.
+    up = "Server kube-apiserver/apiserver1 is UP"
+    log = _haproxy_log_once_it_says(host, up, since=started_at)
+    assert up in log, log
+    assert host.check_output("curl -sf --max-time 5 http://127.0.0.1:6444/hostname") == "host1"
