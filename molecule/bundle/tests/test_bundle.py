@@ -67,7 +67,9 @@ def test_a_wrong_sha256_is_refused_and_nothing_is_installed(host: Any) -> None:
     run = _converge_with(artifacts)
     assert run.rc != 0
     assert "hello-v2" in run.text and "checksum" in run.text.lower(), run
-    assert not host.file("/var/cache/keelson/bundle/hello-v2.tar.gz").exists
+    # Nothing kept in the artifact's cache directory (the download is refused, not stored).
+    assert not host.file("/var/cache/keelson/bundle/hello-v2/hello-v2.tar.gz").exists
+    assert host.run_test("ls -A /var/cache/keelson/bundle/hello-v2").stdout == ""
     assert not host.file("/opt/keelson/hello-v2/hello-v2").exists
     assert host.check_output("hello") == "hello v1"  # the installed version still in place
 
@@ -83,4 +85,5 @@ def test_an_artifact_missing_from_the_manifest_is_refused_before_any_download(ho
     run = _converge_with(artifacts)
     assert run.rc != 0
     assert "example.org/ghost.tar.gz is not in the bundle's manifest" in run.text, run
+    assert not host.file("/var/cache/keelson/bundle/ghost").exists
     assert not host.file("/opt/keelson/ghost").exists
