@@ -22,16 +22,17 @@ def config_dump(host):
 
 
 def cri_settings(config):
-    """(sandbox image, runc options, registry section) wherever the config version puts them."""
+    """(sandbox image, runc options, registry section, CRI runtime section) wherever the config
+    version puts them."""
     plugins = config["plugins"]
     if config["version"] >= 3:
         images = plugins["io.containerd.cri.v1.images"]
         runtime = plugins["io.containerd.cri.v1.runtime"]
         runc = runtime["containerd"]["runtimes"]["runc"]
-        return images["pinned_images"]["sandbox"], runc["options"], images["registry"]
+        return images["pinned_images"]["sandbox"], runc["options"], images["registry"], runtime
     cri = plugins["io.containerd.grpc.v1.cri"]
     runc = cri["containerd"]["runtimes"]["runc"]
-    return cri["sandbox_image"], runc["options"], cri["registry"]
+    return cri["sandbox_image"], runc["options"], cri["registry"], cri
 
 
 @pytest.mark.parametrize("package", ["containerd", "runc"])
@@ -58,8 +59,10 @@ def test_config_file(host):
 
 def test_merged_config(host):
     config = config_dump(host)
-    sandbox, runc_options, registry = cri_settings(config)
+    sandbox, runc_options, registry, runtime = cri_settings(config)
     assert sandbox == "registry.k8s.io/pause:3.10"
+    # containerd_restrict_oom_score_adj (true in molecule.yml; containerd's default is false).
+    assert runtime["restrict_oom_score_adj"] is True
     assert runc_options["SystemdCgroup"] is True
     assert registry["config_path"] == CERTS_D
     assert config["root"] == "/var/lib/containerd"
