@@ -3,6 +3,7 @@ in pyproject.toml): run ansible-playbook as a user does, and check a unit's sand
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -10,6 +11,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
+import testinfra
 
 PROJECT = Path(__file__).resolve().parents[1]
 # Plain text output, whatever the caller's environment asks for.
@@ -69,3 +73,17 @@ def assert_runs_unprivileged(host: Any, unit: str, user: str) -> None:
     assert status["NoNewPrivs"] == "1"
     assert int(status["CapEff"], 16) == 0, status["CapEff"]
     assert host.user(user).uid == int(status["Uid"].split()[0])
+
+
+def molecule_inventory() -> str:
+    """Molecule's inventory directory (generated hosts plus molecule.yml's groups and vars);
+    outside `molecule test` the calling test is skipped: it needs the scenario's hosts."""
+    inventory_file = os.environ.get("MOLECULE_INVENTORY_FILE")
+    if not inventory_file:
+        pytest.skip("needs the hosts of its molecule scenario (`molecule test -s NAME`)")
+    return str(Path(inventory_file).parent)
+
+
+def molecule_host(name: str) -> Any:
+    """The testinfra host NAME of the running scenario."""
+    return testinfra.get_host(f"ansible://{name}?ansible_inventory={molecule_inventory()}")

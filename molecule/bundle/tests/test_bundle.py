@@ -8,22 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import testinfra
-from scenario_helpers import run_playbook
+from scenario_helpers import molecule_host, molecule_inventory, run_playbook
 
 SCENARIO = Path(__file__).resolve().parents[1]
 
 
-def _inventory() -> str:
-    inventory_file = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if not inventory_file:
-        pytest.skip("needs the hosts of `molecule test -s bundle`")
-    return str(Path(inventory_file).parent)
-
-
 @pytest.fixture(scope="module")
 def host() -> Any:
-    return testinfra.get_host(f"ansible://bundle-host1?ansible_inventory={_inventory()}")
+    return molecule_host("bundle-host1")
 
 
 def test_archive_is_unpacked_per_version_and_linked(host: Any) -> None:
@@ -51,7 +43,8 @@ def test_cached_files_match_the_manifest(host: Any) -> None:
 def _converge_with(artifacts: list[dict[str, Any]]) -> Any:
     extra = json.dumps({"bundle_artifacts": artifacts})
     return run_playbook(
-        ["-i", _inventory(), str(SCENARIO / "converge.yml"), "-e", extra], env=dict(os.environ)
+        ["-i", molecule_inventory(), str(SCENARIO / "converge.yml"), "-e", extra],
+        env=dict(os.environ),
     )
 
 

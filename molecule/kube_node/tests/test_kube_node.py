@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
-import testinfra
 import yaml
+from scenario_helpers import molecule_host
 
 VERSION = "v1.36.3"
 
 
-def _inventory() -> str:
-    inventory_file = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if not inventory_file:
-        pytest.skip("needs the hosts of `molecule test -s kube_node`")
-    return str(Path(inventory_file).parent)
-
-
 @pytest.fixture(scope="module")
 def host() -> Any:
-    return testinfra.get_host(f"ansible://kube_node-host1?ansible_inventory={_inventory()}")
+    return molecule_host("kube_node-host1")
 
 
 def test_binaries_are_the_bundles_release_linked_per_version(host: Any) -> None:
