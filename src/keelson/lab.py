@@ -79,6 +79,13 @@ KUBELET_KERNEL_PARAMS = {
     "kernel.keys.root_maxkeys": "1000000",
     "kernel.keys.root_maxbytes": "25000000",
 }
+# Lower bounds: every host's systemd, containerd (its CNI config watcher) and kubelet take inotify
+# instances, counted per user on this machine's kernel; the default 128 runs out with a few
+# hosts and containerd's CRI plugin then fails to load ("too many open files").
+KERNEL_PARAM_MINIMUMS = {
+    "fs.inotify.max_user_instances": "8192",
+    "fs.inotify.max_user_watches": "524288",
+}
 PROC_SYS = Path("/proc/sys")
 # Addresses of the cluster the roles deploy on a lab (pods: flannel's default network).
 KUBE_POD_CIDR = "10.244.0.0/16"
@@ -169,28 +176,36 @@ def _validate(spec: LabSpec) -> None:
 
 
 def kernel_params_to_set(current: dict[str, str]) -> dict[str, str]:
-    """Of KUBELET_KERNEL_PARAMS, those whose CURRENT value (name -> value) differs."""
-    return {
+    """Of KUBELET_KERNEL_PARAMS, those whose CURRENT value (name -> value) differs, and of
+    KERNEL_PARAM_MINIMUMS those below their minimum."""
+    exact = {
         name: value
         for name, value in KUBELET_KERNEL_PARAMS.items()
         if current.get(name, "").strip() != value
     }
+    low = {
+        name: value
+        for name, value in KERNEL_PARAM_MINIMUMS.items()
+        if not current.get(name, "").strip().isdigit() or int(current[name]) < int(value)
+    }
+    return exact | low
 
 
 def ensure_kernel_params(progress: Progress, proc_sys: Path = PROC_SYS) -> dict[str, str]:
     """Give this machine's kernel the parameters kubelet needs; return those it changed."""
-    paths = {name: proc_sys / name.replace(".", "/") for name in KUBELET_KERNEL_PARAMS}
+    names = [*KUBELET_KERNEL_PARAMS, *KERNEL_PARAM_MINIMUMS]
+    paths = {name: proc_sys / name.replace(".", "/") for name in names}
     current = {name: path.read_text() if path.exists() else "" for name, path in paths.items()}
     changes = kernel_params_to_set(current)
     for name, value in changes.items():
         progress(
-            f"kernel: {name} {current[name].strip() or '(unset)'} -> {value} (kubelet needs it)"
+            f"kernel: {name} {current[name].strip() or '(unset)'} -> {value} (lab hosts need it)"
         )
         try:
             paths[name].write_text(value + "\n")
         except OSError as exc:
             raise LabError(
-                f"kubelet in lab hosts needs {name}={value} on this machine and {paths[name]} "
+                f"Kubernetes in lab hosts needs {name}={value} on this machine and {paths[name]} "
                 f"cannot be written ({exc.strerror or exc}): run `sysctl -w {name}={value}` as root"
             ) from None
     return changes

@@ -135,7 +135,7 @@ def test_lab_inventory_carries_the_kubernetes_settings(
 
 
 def test_kernel_params_to_set_names_only_the_differing_ones() -> None:
-    good = dict(lab.KUBELET_KERNEL_PARAMS)
+    good = {**lab.KUBELET_KERNEL_PARAMS, **lab.KERNEL_PARAM_MINIMUMS}
     assert lab.kernel_params_to_set({k: v + "\n" for k, v in good.items()}) == {}
     assert lab.kernel_params_to_set(
         {**good, "vm.overcommit_memory": "0\n", "kernel.panic": "1"}
@@ -143,14 +143,23 @@ def test_kernel_params_to_set_names_only_the_differing_ones() -> None:
     assert "kernel.panic_on_oops" in lab.kernel_params_to_set({})
 
 
+def test_inotify_limits_are_raised_to_their_minimum_never_lowered() -> None:
+    good = {**lab.KUBELET_KERNEL_PARAMS, **lab.KERNEL_PARAM_MINIMUMS}
+    higher = {**good, "fs.inotify.max_user_watches": "1048576\n"}
+    assert lab.kernel_params_to_set(higher) == {}
+    assert lab.kernel_params_to_set({**good, "fs.inotify.max_user_instances": "128\n"}) == {
+        "fs.inotify.max_user_instances": "8192"
+    }
+
+
 def test_ensure_kernel_params_writes_what_differs_and_says_so(tmp_path: Path) -> None:
-    for name, value in lab.KUBELET_KERNEL_PARAMS.items():
+    for name, value in {**lab.KUBELET_KERNEL_PARAMS, **lab.KERNEL_PARAM_MINIMUMS}.items():
         path = tmp_path / name.replace(".", "/")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(("0" if name == "kernel.panic_on_oops" else value) + "\n")
     said: list[str] = []
     assert lab.ensure_kernel_params(said.append, tmp_path) == {"kernel.panic_on_oops": "1"}
-    assert said == ["kernel: kernel.panic_on_oops 0 -> 1 (kubelet needs it)"]
+    assert said == ["kernel: kernel.panic_on_oops 0 -> 1 (lab hosts need it)"]
     assert (tmp_path / "kernel" / "panic_on_oops").read_text() == "1\n"
     said.clear()
     assert lab.ensure_kernel_params(said.append, tmp_path) == {}
