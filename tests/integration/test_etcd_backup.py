@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BUNDLE, KUBE_VERSION, ROOT, keelson
+from tests.integration.conftest import BUNDLE, KEELSON, KUBE_VERSION, ROOT, keelson
 
 LAB = "etcdtest"
 SUBNET = "172.31.247.0/24"
@@ -202,7 +202,7 @@ def test_scheduled_backup_runs_on_the_leader_only_and_exports_metrics(etcd_lab: 
 def test_backup_still_succeeds_when_a_member_is_killed_during_the_run(etcd_lab: Path) -> None:
     before = set(store_names())
     backup = subprocess.Popen(
-        ["python", "-m", "keelson", "etcd", "backup", "-i", str(etcd_lab)],
+        [*KEELSON, "etcd", "backup", "-i", str(etcd_lab)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
