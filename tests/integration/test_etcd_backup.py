@@ -74,7 +74,8 @@ _KV = textwrap.dedent(
             call("/v3/kv/put", {"key": b64(f"{prefix}{i:05d}"), "value": b64(value)})
     elif op == "dump":
         data = call("/v3/kv/range", {"key": b64("\\0"), "range_end": b64("\\0")})
-        kvs = {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv.get("value", "")).decode()
+        # Values stay base64: Kubernetes stores protobuf under /registry.
+        kvs = {base64.b64decode(kv["key"]).decode(): kv.get("value", "")
                for kv in data.get("kvs", [])}
         print(json.dumps({"revision": int(data["header"]["revision"]), "kvs": kvs}))
     """
@@ -94,8 +95,12 @@ def kv(node: str, *args: str) -> str:
 
 
 def dump(node: str = "node1") -> tuple[int, dict[str, str]]:
+    """Revision and every key outside /registry with its (base64) value. The API servers of the
+    lab's cluster keep writing under /registry (leases, events) right after a restore too, so
+    their keys cannot equal the snapshot's; everything else must, key for key."""
     data = json.loads(kv(node, "dump"))
-    return data["revision"], data["kvs"]
+    kvs = {k: v for k, v in data["kvs"].items() if not k.startswith("/registry/")}
+    return data["revision"], kvs
 
 
 def store_names() -> list[str]:
@@ -259,7 +264,8 @@ def test_restore_brings_back_exactly_the_snapshot_with_a_higher_revision(
     name = re.findall(r"^backup (etcd-\S+):", run.out, re.MULTILINE)[-1]
     meta = json.loads(sh(STORE, f"cat {STORE_DIR}/{name}.json").stdout)
     revision_at_backup, expected = dump()
-    assert meta["revision"] == revision_at_backup
+    # The API servers write on: the snapshot's revision is the backup's, at most the dump's.
+    assert meta["revision"] <= revision_at_backup
     assert sum(k.startswith("/data/k") for k in expected) == 10000
 
     # After the backup: new keys, changed keys, deleted keys.
