@@ -7,7 +7,18 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from keelson import __version__, bundle, doctor, etcd, hostimage, images, inventory, kube, lab
+from keelson import (
+    __version__,
+    bundle,
+    doctor,
+    etcd,
+    hostimage,
+    images,
+    inventory,
+    kube,
+    lab,
+    runs,
+)
 from keelson.bundle import store as bundle_store
 from keelson.errors import BundleError, ImageError, KeelsonError, UsageError
 from keelson.runner import run_playbook
@@ -192,6 +203,21 @@ def cmd_kubeconfig(args: argparse.Namespace) -> int:
 def cmd_kubectl(args: argparse.Namespace) -> int:
     rest = args.kubectl_args[1:] if args.kubectl_args[:1] == ["--"] else args.kubectl_args
     return kube.kubectl(inventory.resolve(args.inventory), rest)
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    if args.runs_command == "list":
+        print(runs.render_list(runs.recent(args.count)))
+        return 0
+    run_id = args.run_id
+    if run_id is None:
+        newest = runs.recent(1)
+        if not newest:
+            raise UsageError(f"no runs recorded under {runs.runs_dir()}")
+        run_id = newest[0]["run_id"]
+    record, tasks = runs.load(run_id)
+    print(runs.render_show(record, tasks, args.top))
+    return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -401,6 +427,19 @@ def build_parser() -> argparse.ArgumentParser:
     for p in etcd_sub.choices.values():
         p.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     p_etcd.set_defaults(func=cmd_etcd)
+
+    p_runs = sub.add_parser("runs", help="the records of earlier playbook runs (.keelson/runs)")
+    runs_sub = p_runs.add_subparsers(dest="runs_command", required=True)
+    p_rlist = runs_sub.add_parser("list", help="the newest runs: playbook, status, time, changes")
+    p_rlist.add_argument("-n", "--count", type=int, default=20, help="how many (default 20)")
+    p_rshow = runs_sub.add_parser(
+        "show", help="one run: outcome, task results per host, the slowest tasks"
+    )
+    p_rshow.add_argument(
+        "run_id", nargs="?", help="run id or a unique part of it (default: newest)"
+    )
+    p_rshow.add_argument("--top", type=int, default=15, help="slowest tasks to list (default 15)")
+    p_runs.set_defaults(func=cmd_runs)
 
     p_doctor = sub.add_parser("doctor", help="what this controller has and lacks")
     p_doctor.set_defaults(func=cmd_doctor)

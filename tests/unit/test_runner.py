@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from keelson import cli, runs
 from keelson.errors import HostUnreachable, RunFailed
 from keelson.runner import ProgressRenderer, RunResult, _render_diff
 
@@ -151,3 +152,75 @@ def test_failed_run_without_events_reports_ansible_error(tmp_path: Path) -> None
     result = RunResult("r1", tmp_path, 1, "failed", {}, [], [], 0.1)
     with pytest.raises(RunFailed, match=r"^the playbook: site.yml could not be found$"):
         result.raise_for_failure()
+
+
+TIMED = [
+    event("playbook_on_play_start", play="Kubernetes control plane", play_pattern="all"),
+    event("playbook_on_task_start", task="Initialise the control plane", role="kcp"),
+    event("runner_on_start", host="node1"),
+    event("runner_on_ok", host="node1", duration=18.25, res={"changed": True}),
+    event("playbook_on_task_start", task="Write a file", role="kcp"),
+    event("runner_on_ok", host="node1", duration=0.5, res={}),
+    event("runner_on_skipped", host="node2", duration=0.01, res={}),
+    event("playbook_on_stats", ok={"node1": 2}, changed={"node1": 1}, skipped={"node2": 1}),
+]
+
+
+def test_every_task_is_timed_per_host_and_the_record_keeps_the_slowest() -> None:
+    renderer = ProgressRenderer(None, show_diff=False)
+    play(renderer, TIMED)
+    assert [(t.task, t.hosts) for t in renderer.timings] == [
+        ("kcp : Initialise the control plane", {"node1": 18.25}),
+        ("kcp : Write a file", {"node1": 0.5, "node2": 0.01}),
+    ]
+    assert renderer.timings[1].outcomes == {"node1": "ok", "node2": "skipped"}
+    summary = runs.summarize(renderer.timings)
+    assert summary["task_count"] == 2
+    assert summary["task_results_per_host"] == {"node1": 2, "node2": 1}
+    assert summary["slowest_tasks"][0]["host_seconds"] == {"node1": 18.25}
+
+
+def test_runs_show_prints_work_per_host_and_the_slowest_task_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KEELSON_STATE", str(tmp_path))
+    renderer = ProgressRenderer(None, show_diff=False)
+    play(renderer, TIMED)
+    play_name = "Kubernetes control plane"
+    timings = [
+        runs.Timing(play_name, "kcp : Write a file", 0.6, {"node1": 0.5, "node2": 0.01},
+                    {"node1": "ok", "node2": "skipped"}),
+        runs.Timing(play_name, "kcp : Initialise the control plane", 18.3, {"node1": 18.25},
+                    {"node1": "changed"}),
+    ]  # fmt: skip
+    for run_id, playbook in (("20261201T000000Z-deploy-aaaa", "site.yml"),
+                             ("20261201T010000Z-scale-bbbb", "scale.yml")):  # fmt: skip
+        run_dir = tmp_path / "runs" / run_id
+        run_dir.mkdir(parents=True)
+        fields = {"run_id": run_id, "playbook": playbook, "inventory": "inv", "limit": None}
+        fields |= {"tags": None, "check": False, "diff": False, "rc": 0}
+        fields |= {"status": "successful", "elapsed_seconds": 20.0, "stats": renderer.stats}
+        runs.write(run_dir, {**fields, "failures": []}, timings)
+
+    assert cli.main(["runs", "show", "deploy-aaaa"]) == 0
+    shown = capsys.readouterr().out
+    lines = shown.splitlines()
+    assert lines[0] == "run 20261201T000000Z-deploy-aaaa: site.yml"
+    assert [line.split()[:3] for line in lines if line.startswith("node")] == [
+        ["node1", "2", "1"],
+        ["node2", "1", "0"],
+    ]
+    slowest = [line for line in lines if line.strip().endswith("(Kubernetes control plane)")]
+    assert "18.3s  node1 18.2s" in slowest[0] and "Initialise" in slowest[0]
+    assert "Write a file" in slowest[1]
+
+    assert cli.main(["runs", "show"]) == 0  # the newest run
+    assert capsys.readouterr().out.startswith("run 20261201T010000Z-scale-bbbb")
+    assert cli.main(["runs", "list"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed[1:]] == [
+        "20261201T010000Z-scale-bbbb",
+        "20261201T000000Z-deploy-aaaa",
+    ]
+    assert cli.main(["runs", "show", "20261201"]) == 2  # ambiguous: names both
+    assert "2 runs match 20261201" in capsys.readouterr().err
