@@ -14,7 +14,7 @@ LAB_BUNDLE := etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns
 # kubernetes (what the lab inventory's kube_version says; tests/unit/test_bundle_pins.py checks).
 KUBE_VERSION := v1.36.3
 
-.PHONY: setup bundle lab lab-down lint unit molecule integration test bench
+.PHONY: setup bundle lab lab-down lint unit molecule scenarios integration test bench
 
 setup:
 	scripts/setup-host.sh
@@ -35,8 +35,8 @@ lab-down:
 	keelson lab down
 
 lint: setup
-	ruff check src tests molecule roles
-	ruff format --check src tests molecule roles
+	ruff check src tests molecule roles plugins
+	ruff format --check src tests molecule roles plugins
 	mypy
 	yamllint --strict .
 	ansible-lint
@@ -48,7 +48,12 @@ unit: setup
 molecule: setup
 	set -e; for scenario in $(SCENARIOS); do echo "== molecule $$scenario"; molecule test -s $$scenario; done
 
+scenarios:
+	@echo $(SCENARIOS)
+
 integration: setup
 	pytest -q tests/integration
 
-test: lint unit molecule integration
+## Everything CI runs, each stage timed; ends with the stage table (scripts/test-suite).
+test:
+	scripts/test-suite

@@ -301,12 +301,8 @@ def _ansible_env() -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "true",
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
     }
-    chosen = strategy()
-    if chosen.startswith("mitogen"):
-        spec = importlib.util.find_spec("ansible_mitogen")
-        assert spec is not None and spec.origin is not None
-        env["ANSIBLE_STRATEGY_PLUGINS"] = str(Path(spec.origin).parent / "plugins" / "strategy")
-        env["ANSIBLE_STRATEGY"] = chosen
+    # ansible.cfg's strategy_plugins holds mitogen's strategy (plugins/strategy).
+    env["ANSIBLE_STRATEGY"] = strategy()
     return env
 
 

@@ -38,14 +38,14 @@ class Run:
         return data
 
 
-def keelson(*args: str) -> Run:
+def keelson(*args: str, env: dict[str, str] | None = None) -> Run:
     proc = subprocess.run(
         [*KEELSON, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
-        env=dict(os.environ, KEELSON_ROOT=str(ROOT)),
+        env={**os.environ, "KEELSON_ROOT": str(ROOT), **(env or {})},
     )
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
@@ -74,3 +74,27 @@ def lab() -> Iterator[Path]:
     yield ROOT / "inventories" / LAB
     if not os.environ.get("KEELSON_KEEP_LAB"):
         keelson("lab", "down", "--name", LAB)
+
+
+# Seconds and outcome per test module (setup, call and teardown, so a module's lab build counts
+# where it happens): rows of the suite's stage table when $KEELSON_STAGES names it
+# (scripts/stage; `make test` prints the table).
+_MODULES: dict[str, list[float]] = {}
+_FAILED: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    module = report.nodeid.split("::", 1)[0]
+    _MODULES.setdefault(module, []).append(report.duration)
+    if report.failed:
+        _FAILED.add(module)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    table = os.environ.get("KEELSON_STAGES")
+    if not table:
+        return
+    with open(table, "a") as rows:
+        for module, durations in _MODULES.items():
+            status = "FAILED" if module in _FAILED else "ok"
+            rows.write(f"  integration {Path(module).name}\t{sum(durations):.0f}\t{status}\n")

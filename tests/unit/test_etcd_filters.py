@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
 from role_plugins import load_filter_plugin
 
 plugin = load_filter_plugin("etcd", "keelson_etcd")
@@ -75,3 +77,61 @@ def test_no_answer_reports_etcdctl_error() -> None:
     assert plugin.health_problems("not json", "", MEMBERS) == [
         "no member answered etcdctl (no output)"
     ]
+
+
+PEER = {
+    "name": "peer",
+    "common_name": "node1",
+    "extended_key_usage": ["serverAuth", "clientAuth"],
+    "subject_alt_name": ["IP:10.0.0.1", "DNS:node1"],
+}
+ADMIN = {
+    "name": "admin",
+    "common_name": "etcd-admin@node1",
+    "extended_key_usage": ["clientAuth"],
+    "subject_alt_name": [],
+}
+
+
+def info_of(cert: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """An x509_certificate_info result that matches CERT, the key "k1" and the CA "ca1"."""
+    usage = {
+        "serverAuth": "TLS Web Server Authentication",
+        "clientAuth": "TLS Web Client Authentication",
+    }
+    return {
+        "subject": {"commonName": cert["common_name"]},
+        "subject_alt_name": list(reversed(cert["subject_alt_name"])) or None,
+        "extended_key_usage": [usage[u] for u in cert["extended_key_usage"]],
+        "authority_key_identifier": "ca1",
+        "public_key_fingerprints": {"sha256": "k1"},
+        "valid_at": {"renewal": True},
+        "not_after": "20270101000000Z",
+        **changes,
+    }
+
+
+KEY = {"fingerprint": {"sha256": "k1"}}
+
+
+def test_matching_certificates_are_kept_and_a_missing_one_is_issued() -> None:
+    reasons = plugin.certificate_reasons(
+        [PEER, ADMIN], [KEY, KEY], [info_of(PEER), {"skipped": True}], "ca1"
+    )
+    assert reasons == {"peer": [], "admin": ["missing"]}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"valid_at": {"renewal": False}}, "expires 20270101000000Z, within etcd_cert_renew_days"),
+        ({"subject_alt_name": ["DNS:node1"]}, "names changed"),
+        ({"subject": {"commonName": "other"}}, "common name changed"),
+        ({"extended_key_usage": ["TLS Web Client Authentication"]}, "key usage changed"),
+        ({"authority_key_identifier": "another-ca"}, "not signed by the cluster CA"),
+        ({"public_key_fingerprints": {"sha256": "k2"}}, "does not match the private key"),
+    ],
+)
+def test_each_mismatch_is_a_reason_to_issue(change: dict[str, Any], reason: str) -> None:
+    reasons = plugin.certificate_reasons([PEER], [KEY], [info_of(PEER, **change)], "ca1")
+    assert reasons == {"peer": [reason]}

@@ -75,6 +75,50 @@ def health_problems(
     return sorted(problems)
 
 
+# x509_certificate_info spells extended key usages by their long names.
+_USAGE_NAMES = {
+    "serverAuth": "TLS Web Server Authentication",
+    "clientAuth": "TLS Web Client Authentication",
+}
+
+
+def certificate_reasons(
+    certificates: list[Mapping[str, Any]],
+    keys: list[Mapping[str, Any]],
+    infos: list[Mapping[str, Any]],
+    ca_key_identifier: str,
+) -> dict[str, list[str]]:
+    """Why each certificate must be issued (an empty list: keep it), by name.
+
+    KEYS are the openssl_privatekey results and INFOS the x509_certificate_info results (a
+    skipped one: no certificate file yet), one per certificate in the same order. A certificate
+    is issued when it is missing, expires within the renewal window (valid_at.renewal), or no
+    longer matches its names, common name, usages, CA or private key."""
+    reasons: dict[str, list[str]] = {}
+    for cert, key, info in zip(certificates, keys, infos, strict=True):
+        name = str(cert["name"])
+        if info.get("skipped") or not info.get("subject"):
+            reasons[name] = ["missing"]
+            continue
+        found: list[str] = []
+        if not (info.get("valid_at") or {}).get("renewal"):
+            found.append(f"expires {info.get('not_after')}, within etcd_cert_renew_days")
+        if sorted(info.get("subject_alt_name") or []) != sorted(cert["subject_alt_name"] or []):
+            found.append("names changed")
+        if (info.get("subject") or {}).get("commonName", "") != cert["common_name"]:
+            found.append("common name changed")
+        wanted_usage = sorted(_USAGE_NAMES[u] for u in cert["extended_key_usage"])
+        if sorted(info.get("extended_key_usage") or []) != wanted_usage:
+            found.append("key usage changed")
+        if info.get("authority_key_identifier") != ca_key_identifier:
+            found.append("not signed by the cluster CA")
+        key_fingerprint = (key.get("fingerprint") or {}).get("sha256", "")
+        if (info.get("public_key_fingerprints") or {}).get("sha256", "") != key_fingerprint:
+            found.append("does not match the private key")
+        reasons[name] = found
+    return reasons
+
+
 class FilterModule:
     """etcd role helpers as Jinja filters."""
 
@@ -82,4 +126,5 @@ class FilterModule:
         return {
             "keelson_etcd_subject_alt_names": subject_alt_names,
             "keelson_etcd_health_problems": health_problems,
+            "keelson_etcd_certificate_reasons": certificate_reasons,
         }
