@@ -4,7 +4,9 @@ SHELL := /bin/bash
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # Molecule scenarios (roles that need a whole cluster are tested on lab clusters instead).
-SCENARIOS := $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+# Those that need the lab bundle (Kubernetes) come last: the suite builds it in the background.
+NEEDS_BUNDLE := kube_node
+SCENARIOS := $(filter-out $(NEEDS_BUNDLE),$(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))) $(NEEDS_BUNDLE)
 NODES ?= 3
 # Control-plane hosts among them (3 for an HA control plane: make lab NODES=5 CONTROL_PLANES=3).
 CONTROL_PLANES ?= 1

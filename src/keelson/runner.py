@@ -100,6 +100,15 @@ def _one_line(text: Any) -> str:
     return " | ".join(lines) if lines else "(no message)"
 
 
+def _message(res: dict[str, Any]) -> Any:
+    """Why a task failed on a host; for a loop, the first failed item's reason (the task's own
+    message is only "All items completed")."""
+    for item in res.get("results") or []:
+        if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
+            return _message({k: v for k, v in item.items() if k != "results"})
+    return res.get("msg") or res.get("stderr") or res.get("reason", "")
+
+
 def _error_line(run_dir: Path, run_id: str) -> str:
     """The ansible error from a run that failed before any task (parse errors, bad inventory)."""
     stdout = run_dir / "artifacts" / run_id / "stdout"
@@ -247,11 +256,11 @@ class ProgressRenderer:
             if isinstance(duration, int | float):
                 self.task.seconds[host] = float(duration)
         if outcome == "failed":
-            message = _one_line(res.get("msg") or res.get("stderr") or res.get("reason", ""))
+            message = _one_line(_message(res))
             self.failures.append(Failure(host, task_name, message))
             self._print(f"{self._stamp()}   FAILED {host}: {task_name}: {message}")
         elif outcome == "unreachable":
-            message = _one_line(res.get("msg", ""))
+            message = _one_line(_message(res))
             self.failures.append(Failure(host, task_name, message, unreachable=True))
             self._print(f"{self._stamp()}   UNREACHABLE {host}: {message}")
         elif outcome == "changed":

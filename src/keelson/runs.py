@@ -102,10 +102,10 @@ def _changed(record: dict[str, Any]) -> int:
 
 
 def render_list(records: list[dict[str, Any]]) -> str:
-    lines = [f"{'RUN':<40}{'PLAYBOOK':<22}{'STATUS':<12}{'WALL':>8}{'CHANGED':>9}{'TASKS':>7}"]
+    lines = [f"{'RUN':<40}{'PLAYBOOK':<24}{'STATUS':<12}{'WALL':>8}{'CHANGED':>9}{'TASKS':>7}"]
     for r in records:
         lines.append(
-            f"{r['run_id']:<40}{r['playbook']:<22}{r['status']:<12}"
+            f"{r['run_id']:<40}{r['playbook']:<24}{r['status']:<12}"
             f"{r['elapsed_seconds']:>7.1f}s{_changed(r):>9}{r.get('task_count', '-'):>7}"
         )
     return "\n".join(lines)

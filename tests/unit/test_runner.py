@@ -224,3 +224,25 @@ def test_runs_show_prints_work_per_host_and_the_slowest_task_first(
     ]
     assert cli.main(["runs", "show", "20261201"]) == 2  # ambiguous: names both
     assert "2 runs match 20261201" in capsys.readouterr().err
+
+
+def test_a_loop_that_lost_its_host_names_the_first_item_s_reason() -> None:
+    renderer = ProgressRenderer(None, show_diff=False)
+    items = [
+        {"item": "/opt/keelson", "changed": False},
+        {"item": "/var/cache", "unreachable": True, "msg": "Task failed: Connection timed out."},
+    ]
+    play(
+        renderer,
+        [
+            event("playbook_on_task_start", task="Create the directories", role="bundle"),
+            event(
+                "runner_on_unreachable",
+                host="node3",
+                res={"msg": "All items completed", "results": items},
+            ),
+        ],
+    )
+    renderer.stats = {"dark": {"node3": 1}}
+    with pytest.raises(HostUnreachable, match="host node3 unreachable: Task failed: Connection"):
+        result_of(renderer, rc=4).raise_for_failure()
