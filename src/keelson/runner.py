@@ -24,7 +24,6 @@ import ansible_runner
 from keelson import runs
 from keelson.errors import HostUnreachable, InventoryError, KeelsonError, RunFailed
 from keelson.paths import project_root
-from keelson.runs import Timing, runs_dir
 
 STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
 RECAP_COLUMNS = (
@@ -65,7 +64,6 @@ class RunResult:
     failures: list[Failure]
     changed_tasks: list[tuple[str, str]]
     elapsed: float
-    timings: list[Timing] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -166,7 +164,7 @@ class ProgressRenderer:
         self.failures: list[Failure] = []
         self.changed_tasks: list[tuple[str, str]] = []
         self.stats: dict[str, dict[str, int]] = {}
-        self.timings: list[Timing] = []
+        self.timings: list[runs.Timing] = []
         self._live_shown = False
 
     def _stamp(self) -> str:
@@ -205,7 +203,7 @@ class ProgressRenderer:
         if not task.results:
             return
         took = time.monotonic() - task.started
-        self.timings.append(Timing(task.play, task.name, took, task.seconds, task.results))
+        self.timings.append(runs.Timing(task.play, task.name, took, task.seconds, task.results))
         counts: dict[str, int] = {}
         for outcome in task.results.values():
             counts[outcome] = counts.get(outcome, 0) + 1
@@ -302,17 +300,15 @@ def strategy() -> str:
     return "mitogen_linear" if importlib.util.find_spec("ansible_mitogen") else "linear"
 
 
-def _ansible_env() -> dict[str, str]:
-    root = project_root()
+def _ansible_env(chosen_strategy: str) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)
-    env = {
-        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
+    return {
+        "ANSIBLE_CONFIG": str(project_root() / "ansible.cfg"),
         "ANSIBLE_NOCOLOR": "true",
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
+        # ansible.cfg's strategy_plugins holds mitogen's strategy (plugins/strategy).
+        "ANSIBLE_STRATEGY": chosen_strategy,
     }
-    # ansible.cfg's strategy_plugins holds mitogen's strategy (plugins/strategy).
-    env["ANSIBLE_STRATEGY"] = strategy()
-    return env
 
 
 def _enqueue(events: "queue.Queue[dict[str, Any]]") -> Callable[[dict[str, Any]], bool]:
@@ -346,7 +342,8 @@ def run_playbook(
     if not inventory.exists():
         raise InventoryError(f"inventory not found: {inventory}")
     run_id = new_run_id(kind)
-    run_dir = runs_dir() / run_id
+    run_dir = runs.runs_dir() / run_id
+    chosen_strategy = strategy()
     run_dir.mkdir(parents=True)
     cmdline = " ".join(flag for flag, on in (("--check", check), ("--diff", diff)) if on)
     renderer = ProgressRenderer(None if quiet else out, diff)
@@ -361,7 +358,7 @@ def run_playbook(
         tags=tags,
         cmdline=cmdline or None,
         extravars=extravars or {},
-        envvars=_ansible_env(),
+        envvars=_ansible_env(chosen_strategy),
         event_handler=_enqueue(events),
         quiet=True,
         suppress_env_files=True,
@@ -384,7 +381,6 @@ def run_playbook(
         failures=failures,
         changed_tasks=renderer.changed_tasks,
         elapsed=time.monotonic() - started,
-        timings=renderer.timings,
     )
     runs.write(
         run_dir,
@@ -399,11 +395,11 @@ def run_playbook(
             "rc": result.rc,
             "status": result.status,
             "elapsed_seconds": round(result.elapsed, 1),
-            "strategy": strategy(),
+            "strategy": chosen_strategy,
             "stats": result.stats,
             "failures": [f.__dict__ for f in result.failures],
         },
-        result.timings,
+        renderer.timings,
     )
     renderer.recap(result)
     return result

@@ -62,18 +62,14 @@ def write(run_dir: Path, record: dict[str, Any], timings: list[Timing]) -> None:
 
 
 def _run_dir(run_id: str) -> Path:
-    """A run's directory from its id, a unique prefix or suffix of it, or its path."""
+    """A run's directory from its path, its id or a part of its id that only it has."""
     path = Path(run_id)
     if (path / RECORD).is_file():
         return path
     root = runs_dir()
     if (root / run_id / RECORD).is_file():
         return root / run_id
-    matches = (
-        sorted(d for d in root.glob("*") if (run_id in d.name) and (d / RECORD).is_file())
-        if root.is_dir()
-        else []
-    )
+    matches = sorted(d for d in root.glob("*") if run_id in d.name and (d / RECORD).is_file())
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -92,9 +88,8 @@ def load(run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def recent(limit: int) -> list[dict[str, Any]]:
     """The newest run records first (run ids start with their UTC start time)."""
-    root = runs_dir()
-    dirs = sorted((d for d in root.glob("*") if (d / RECORD).is_file()), reverse=True)
-    return [json.loads((d / RECORD).read_text()) for d in dirs[:limit]] if root.is_dir() else []
+    dirs = sorted((d for d in runs_dir().glob("*") if (d / RECORD).is_file()), reverse=True)
+    return [json.loads((d / RECORD).read_text()) for d in dirs[:limit]]
 
 
 def _changed(record: dict[str, Any]) -> int:

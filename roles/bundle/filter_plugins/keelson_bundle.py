@@ -17,18 +17,18 @@ def bundle_plan(
     cache_dir: str,
     install_dir: str,
 ) -> list[dict[str, Any]]:
-    """Each artifact with its URL, sha256 (given, or the manifest's; empty when neither: the
-    role's preflight refuses that), cache file, install directory and its links as a list of
-    {key: link path, value: absolute target}. A file kept as it is (unpack false) is the target
-    of its own links."""
+    """Each artifact with its URL, sha256 (given, or the manifest's), cache file, install
+    directory, its links as a list of {key: link path, value: absolute target} (a file kept as it
+    is, unpack false, is the target of its own links) and what is wrong with its description
+    ("problem", empty when nothing; the role's preflight refuses the others)."""
     plan = []
     for artifact in artifacts:
-        name = str(artifact.get("name", "")) if isinstance(artifact, dict) else ""
-        path = str(artifact.get("path", "")) if isinstance(artifact, dict) else str(artifact)
-        links = (artifact.get("links") or {}) if isinstance(artifact, dict) else {}
-        unpack = bool(artifact.get("unpack", True)) if isinstance(artifact, dict) else True
-        given = artifact.get("sha256") if isinstance(artifact, dict) else None
-        sha256 = str(given or manifest_sha256.get(path, ""))
+        # Anything but a mapping is taken as a bare path: the plan names it as a problem.
+        spec = artifact if isinstance(artifact, dict) else {"path": str(artifact)}
+        name, path = str(spec.get("name", "")), str(spec.get("path", ""))
+        links = spec.get("links") or {}
+        unpack = bool(spec.get("unpack", True))
+        sha256 = str(spec.get("sha256") or manifest_sha256.get(path, ""))
         cache = f"{cache_dir}/{name}"
         cached_file = f"{cache}/{path.rsplit('/', 1)[-1]}"
         target_dir = f"{install_dir}/{name}"
