@@ -68,10 +68,16 @@ def members() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def converge() -> Callable[..., Run]:
-    """Run converge.yml on the scenario's hosts as molecule does, with extra variables."""
+    """Run converge.yml on the scenario's hosts, with extra variables, through mitogen's
+    strategy as `keelson deploy` does."""
 
     def run(**extra_vars: Any) -> Run:
         arguments = ["-e", json.dumps(extra_vars)] if extra_vars else []
-        return run_playbook(["-i", inventory(), *arguments, str(CONVERGE)], os.environ, timeout=900)
+        return run_playbook(
+            ["-i", inventory(), *arguments, str(CONVERGE)],
+            os.environ,
+            timeout=900,
+            mitogen_hosts=MEMBERS,
+        )
 
     return run
