@@ -20,7 +20,7 @@ from keelson import (
     runs,
 )
 from keelson.bundle import store as bundle_store
-from keelson.errors import BundleError, ImageError, KeelsonError, UsageError
+from keelson.errors import BundleError, DriftFound, ImageError, KeelsonError, UsageError
 from keelson.runner import run_playbook
 
 
@@ -108,11 +108,16 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     result.raise_for_failure()
     if args.check:
         changed = result.changed_tasks
-        if changed:
-            hosts = sorted({host for host, _ in changed})
-            print(f"drift: {len(changed)} task results would change on {', '.join(hosts)}")
-        else:
+        if not changed:
             print("no drift: the hosts match the inventory")
+            return 0
+        for host, task, what in sorted(changed):
+            print(f"drift: {host}: {task}" + (f": {what}" if what else ""))
+        hosts = ", ".join(sorted({host for host, _, _ in changed}))
+        raise DriftFound(
+            f"drift: {len(changed)} task results would change on {hosts}"
+            " (a deploy puts them back as the inventory says)"
+        )
     return 0
 
 

@@ -58,3 +58,9 @@ class BundleError(KeelsonError):
     Go build, a missing or modified file)."""
 
     exit_code = 9
+
+
+class DriftFound(KeelsonError):
+    """`deploy --check` found hosts that differ from the inventory (each finding was printed)."""
+
+    exit_code = 10

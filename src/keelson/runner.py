@@ -62,7 +62,8 @@ class RunResult:
     status: str
     stats: dict[str, dict[str, int]]
     failures: list[Failure]
-    changed_tasks: list[tuple[str, str]]
+    # (host, task, what changed: the files of its diff, or its first line of output).
+    changed_tasks: list[tuple[str, str, str]]
     elapsed: float
 
     @property
@@ -81,11 +82,25 @@ class RunResult:
             first = unreachable[0]
             others = len({f.host for f in unreachable}) - 1
             more = f" (and {others} more)" if others else ""
+            if any(sign in first.message for sign in _HOST_KEY_REFUSED):
+                raise HostUnreachable(
+                    f"host {first.host}{more}: its SSH host key is not the one known_hosts has"
+                    " for it (a reinstalled host, or someone in between): check the new key,"
+                    " then replace the host's line in known_hosts"
+                )
             raise HostUnreachable(f"host {first.host} unreachable{more}: {first.message}")
         if self.failures:
             first = self.failures[0]
             raise RunFailed(f"task '{first.task}' failed on {first.host}: {first.message}")
         raise RunFailed(_error_line(self.run_dir, self.run_id))
+
+
+# What ssh (plain Ansible) and mitogen say when a host's key is not the known one.
+_HOST_KEY_REFUSED = (
+    "Host key verification failed",
+    "REMOTE HOST IDENTIFICATION HAS CHANGED",
+    "mismatching host key",
+)
 
 
 def new_run_id(kind: str) -> str:
@@ -105,6 +120,20 @@ def _message(res: dict[str, Any]) -> Any:
         if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
             return _message({k: v for k, v in item.items() if k != "results"})
     return res.get("msg") or res.get("stderr") or res.get("reason", "")
+
+
+def _what_changed(res: dict[str, Any]) -> str:
+    """What a changed result changed, in a few words: the files its diff names, else its first
+    line of output (a check-mode command says what it would do)."""
+    diffs = res.get("diff")
+    diffs = diffs if isinstance(diffs, list) else [diffs] if isinstance(diffs, dict) else []
+    # before_header is the file on the host (a template's after_header is its source).
+    files = [str(d.get("before_header") or "") for d in diffs if isinstance(d, dict)]
+    files = [f for f in files if f]
+    if files:
+        return ", ".join(dict.fromkeys(files))
+    output = str(res.get("stdout") or res.get("msg") or "").strip()
+    return output.splitlines()[0] if output else ""
 
 
 def _error_line(run_dir: Path, run_id: str) -> str:
@@ -162,7 +191,7 @@ class ProgressRenderer:
         self.play = ""
         self.task: TaskProgress | None = None
         self.failures: list[Failure] = []
-        self.changed_tasks: list[tuple[str, str]] = []
+        self.changed_tasks: list[tuple[str, str, str]] = []
         self.stats: dict[str, dict[str, int]] = {}
         self.timings: list[runs.Timing] = []
         self._live_shown = False
@@ -262,7 +291,7 @@ class ProgressRenderer:
             self.failures.append(Failure(host, task_name, message, unreachable=True))
             self._print(f"{self._stamp()}   UNREACHABLE {host}: {message}")
         elif outcome == "changed":
-            self.changed_tasks.append((host, task_name))
+            self.changed_tasks.append((host, task_name, _what_changed(res)))
             if self.show_diff and res.get("diff"):
                 self._print(f"{self._stamp()}   changed {host}: {task_name}")
                 for line in _render_diff(res["diff"]):
@@ -308,6 +337,9 @@ def _ansible_env(chosen_strategy: str) -> dict[str, str]:
         "PATH": bin_dir + os.pathsep + os.environ.get("PATH", ""),
         # ansible.cfg's strategy_plugins holds mitogen's strategy (plugins/strategy).
         "ANSIBLE_STRATEGY": chosen_strategy,
+        # ansible-runner turns host key checking off unless told: a host whose key is not the
+        # one in known_hosts (the inventory's or the operator's) must stop the run.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
     }
 
 
@@ -363,12 +395,15 @@ def run_playbook(
         quiet=True,
         suppress_env_files=True,
     )
-    while thread.is_alive() or not events.empty():
-        try:
-            renderer.handle(events.get(timeout=0.5))
-        except queue.Empty:
-            renderer.tick()
-    thread.join()
+    try:
+        while thread.is_alive() or not events.empty():
+            try:
+                renderer.handle(events.get(timeout=0.5))
+            except queue.Empty:
+                renderer.tick()
+        thread.join()
+    finally:
+        runs.scrub_command(run_dir, run_id)
     # A task with ignore_unreachable reports the host unreachable, but Ansible counts it ok.
     dark = renderer.stats.get("dark", {})
     failures = [f for f in renderer.failures if not f.unreachable or dark.get(f.host)]

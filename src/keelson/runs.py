@@ -3,7 +3,8 @@ the slowest tasks) and tasks.json (every task's wall time and each host's share)
 <state>/runs/<run id>/, beside ansible-runner's artifacts. `keelson runs` reads them back."""
 
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,34 @@ class Timing:
             "host_seconds": {h: round(s, 2) for h, s in sorted(self.hosts.items())},
             "outcomes": dict(sorted(self.outcomes.items())),
         }
+
+
+# The environment a run record keeps (ansible-runner writes the whole environment into
+# artifacts/<id>/command): Ansible's and keelson's settings and the search paths explain a run;
+# anything else (cloud credentials, tokens) is the operator's and stays out, and so does any
+# setting whose name says it holds a secret.
+_KEPT_ENV = re.compile(r"^(ANSIBLE_|KEELSON_|RUNNER_)|^(PATH|PYTHONPATH|HOME|LANG|LC_ALL)$")
+_SECRET_ENV = re.compile(r"PASS|SECRET|TOKEN|CREDENTIAL|AUTH")
+
+
+def explaining_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The part of ENV a run record keeps."""
+    return {
+        name: value
+        for name, value in sorted(env.items())
+        if _KEPT_ENV.search(name) and not _SECRET_ENV.search(name)
+    }
+
+
+def scrub_command(run_dir: Path, run_id: str) -> None:
+    """Rewrite ansible-runner's artifacts/RUN_ID/command with only explaining_env (it holds the
+    whole environment of the run from its start)."""
+    command = run_dir / "artifacts" / run_id / "command"
+    if not command.is_file():
+        return
+    recorded = json.loads(command.read_text())
+    recorded["env"] = explaining_env(recorded.get("env") or {})
+    command.write_text(json.dumps(recorded, ensure_ascii=False))
 
 
 def runs_dir() -> Path:

@@ -153,6 +153,35 @@ def test_unreachable_host_stops_the_run_before_any_change(lab: Path, tmp_path: P
     assert_untouched()
 
 
+def test_a_changed_host_key_stops_the_run_naming_the_host(lab: Path, tmp_path: Path) -> None:
+    """known_hosts holds node1's key for node2's address: as if node2 were replaced, or someone
+    answered in its place. The run stops before any change, in one line naming node2."""
+    inv = copy_inventory(lab, tmp_path / "inv")
+    group_vars = inv / "group_vars" / "all.yml"
+    settings = yaml.safe_load(group_vars.read_text())
+    known_hosts = Path(
+        re.findall(r"UserKnownHostsFile=(\S+)", settings["ansible_ssh_common_args"])[0]
+    )
+    lines = dict(line.split(" ", 1) for line in known_hosts.read_text().splitlines() if line)
+    addresses = {
+        name: spec["ansible_host"]
+        for name, spec in yaml.safe_load((inv / "hosts.yml").read_text())["all"]["hosts"].items()
+    }
+    lines[addresses["node2"]] = lines[addresses["node1"]]
+    forged = tmp_path / "known_hosts"
+    forged.write_text("".join(f"{address} {key}\n" for address, key in lines.items()))
+    settings["ansible_ssh_common_args"] = settings["ansible_ssh_common_args"].replace(
+        str(known_hosts), str(forged)
+    )
+    group_vars.write_text(yaml.safe_dump(settings))
+    run = keelson("deploy", "-i", str(inv))
+    assert run.code == 5, run.out + run.err
+    assert one_error_line(run).startswith(
+        "keelson: error: host node2: its SSH host key is not the one known_hosts has"
+    )
+    assert_untouched()
+
+
 def test_main_job_converges_and_every_host_serves_metrics(lab: Path) -> None:
     run = keelson("deploy", "-i", str(lab))
     assert run.code == 0, run.out[-3000:] + run.err
@@ -321,8 +350,14 @@ def test_check_diff_reports_no_drift_then_finds_a_hand_edit(lab: Path) -> None:
     )
     # The whole cluster was just found clean: the operator checks the edited host again.
     drift = keelson("deploy", "-i", str(lab), "--check", "--diff", "--limit", "node2")
-    assert drift.code == 0, drift.err
-    assert "drift:" in drift.out and "node2" in drift.out.split("drift:")[-1]
+    assert drift.code == 10, drift.out + drift.err
+    assert "drift: node2: common : Configure chrony's NTP servers: /etc/chrony/chrony.conf" in (
+        drift.out
+    )
+    assert one_error_line(drift).startswith(
+        "keelson: error: drift: 2 task results would change on node2"
+    )
+    assert "drift: node2: common : Restart chrony" in drift.out  # the handler it would notify
     assert "-server rogue.example.org iburst" in drift.out
     # --check changed nothing: the hand edit is still there until a real run reverts it.
     assert "rogue" in docker_exec("node2", "cat", "/etc/chrony/chrony.conf").stdout

@@ -19,7 +19,12 @@ def test_every_parameter_in_force_leaves_nothing_to_do() -> None:
         "net.ipv4.ip_local_port_range = 1024\t65000\n"
         "net.bridge.bridge-nf-call-iptables = 1\n"
     )
-    assert plugin.sysctl_state(stdout, WANTED) == {"unknown": [], "differing": {}, "set": []}
+    assert plugin.sysctl_state(stdout, WANTED) == {
+        "unknown": [],
+        "differing": {},
+        "set": [],
+        "report": "",
+    }
 
 
 def test_a_differing_value_is_named_with_its_running_value_and_what_to_write() -> None:
@@ -35,6 +40,10 @@ def test_a_differing_value_is_named_with_its_running_value_and_what_to_write() -
         "net.ipv4.ip_local_port_range": "32768\t60999",
     }
     assert state["set"] == ["net.ipv4.ip_forward=1", "net.ipv4.ip_local_port_range=1024 65000"]
+    assert state["report"] == (
+        "net.ipv4.ip_forward=1 (it is 0);"
+        " net.ipv4.ip_local_port_range=1024 65000 (it is 32768 60999)"
+    )
 
 
 def test_a_parameter_the_kernel_lacks_is_unknown_not_differing() -> None:

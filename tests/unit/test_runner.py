@@ -1,6 +1,7 @@
 """Progress rendering and outcome mapping, fed with events shaped like ansible-runner's."""
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +9,7 @@ import pytest
 
 from keelson import cli, runs
 from keelson.errors import HostUnreachable, RunFailed
-from keelson.runner import ProgressRenderer, RunResult, _render_diff
+from keelson.runner import ProgressRenderer, RunResult, _render_diff, run_playbook
 
 
 def event(kind: str, **data: Any) -> dict[str, Any]:
@@ -95,6 +96,35 @@ def test_unreachable_wins_over_failed_and_names_the_host() -> None:
         result_of(renderer, rc=4).raise_for_failure()
 
 
+@pytest.mark.parametrize(
+    "ssh_said",
+    [
+        # plain Ansible passes ssh's own words on
+        "Failed to connect to the host via ssh:\n"
+        "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n"
+        "Host key verification failed.",
+        # mitogen's
+        "Task failed: Host key checking is enabled, and SSH reported an unrecognized or"
+        " mismatching host key.",
+    ],
+)
+def test_a_changed_host_key_is_one_line_naming_the_host(ssh_said: str) -> None:
+    renderer = ProgressRenderer(None, show_diff=False)
+    play(
+        renderer,
+        [
+            event("playbook_on_task_start", task="Gather facts", role=""),
+            event("runner_on_unreachable", host="node2", res={"msg": ssh_said}),
+            event("playbook_on_stats", ok={}, dark={"node2": 1}),
+        ],
+    )
+    with pytest.raises(HostUnreachable) as raised:
+        result_of(renderer, 4).raise_for_failure()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith("host node2: its SSH host key is not the one known_hosts has")
+
+
 def test_ignored_failures_do_not_fail_the_run() -> None:
     renderer = ProgressRenderer(None, show_diff=False)
     play(
@@ -133,9 +163,26 @@ def test_changed_tasks_are_recorded_with_diffs_in_diff_mode() -> None:
             ),
         ],
     )
-    assert renderer.changed_tasks == [("node1", "common : Template chrony.conf")]
+    assert renderer.changed_tasks == [
+        ("node1", "common : Template chrony.conf", "/etc/chrony/chrony.conf")
+    ]
     assert "-server a" in out.getvalue()
     assert "+server b" in out.getvalue()
+
+
+def test_a_change_without_a_diff_is_named_by_its_first_line_of_output() -> None:
+    renderer = ProgressRenderer(None, show_diff=True)
+    said = "would set net.ipv4.ip_forward=1 (it is 0)\n"
+    play(
+        renderer,
+        [
+            event("playbook_on_task_start", task="Set the kernel parameters", role="common"),
+            event("runner_on_ok", host="node2", res={"changed": True, "stdout": said}),
+        ],
+    )
+    assert renderer.changed_tasks == [
+        ("node2", "common : Set the kernel parameters", said.strip()),
+    ]
 
 
 def test_render_diff_handles_prepared_and_structured_values() -> None:
@@ -246,3 +293,25 @@ def test_a_loop_that_lost_its_host_names_the_first_item_s_reason() -> None:
     renderer.stats = {"dark": {"node3": 1}}
     with pytest.raises(HostUnreachable, match="host node3 unreachable: Task failed: Connection"):
         result_of(renderer, rc=4).raise_for_failure()
+
+
+def test_a_real_run_checks_host_keys_and_records_no_secret_of_the_operator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ansible-runner, really run (validate-inventory.yml contacts no host): it would turn host
+    key checking off and write the whole environment into artifacts/<id>/command."""
+    monkeypatch.setenv("KEELSON_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t-of-the-operator")
+    monkeypatch.setenv("ANSIBLE_BECOME_PASSWORD_FILE", "/home/op/become-password")
+    monkeypatch.setenv("SOME_CLOUD_CONFIG", "region-and-account")
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  hosts:\n    node1:\n      ansible_host: 192.0.2.1\n")
+    result = run_playbook("validate-inventory.yml", inventory, kind="validate", quiet=True)
+    recorded = json.loads((result.run_dir / "artifacts" / result.run_id / "command").read_text())
+    env = recorded["env"]
+    assert env["ANSIBLE_HOST_KEY_CHECKING"] == "True"
+    assert "PATH" in env and "ANSIBLE_CONFIG" in env
+    for leaked in ("AWS_SECRET_ACCESS_KEY", "ANSIBLE_BECOME_PASSWORD_FILE", "SOME_CLOUD_CONFIG"):
+        assert leaked not in env
+    texts = [p.read_text(errors="replace") for p in result.run_dir.rglob("*") if p.is_file()]
+    assert not [t for t in texts if "s3cr3t-of-the-operator" in t]

@@ -13,7 +13,8 @@ def sysctl_state(stdout: str, wanted: Mapping[str, Any]) -> dict[str, Any]:
     """Compare `sysctl NAME...` output (`name = value` lines; an unknown name prints no line)
     with the wanted values: `unknown` lists the names the kernel lacks, `differing` maps each
     known name whose running value is not the wanted one to that running value, and `set` holds
-    `name=value` for each of those, as `sysctl --write` takes them. Values compare field by
+    `name=value` for each of those, as `sysctl --write` takes them, and `report` says it in one
+    line (`name=value (it is running)`, for the drift check). Values compare field by
     field (sysctl separates the numbers of a range with a tab)."""
     running: dict[str, str] = {}
     for line in stdout.splitlines():
@@ -27,7 +28,11 @@ def sysctl_state(stdout: str, wanted: Mapping[str, Any]) -> dict[str, Any]:
         if name in running and running[name].split() != str(value).split()
     }
     assignments = [f"{name}={' '.join(str(wanted[name]).split())}" for name in differing]
-    return {"unknown": unknown, "differing": differing, "set": assignments}
+    report = "; ".join(
+        f"{a} (it is {' '.join(differing[n].split())})"
+        for n, a in zip(differing, assignments, strict=True)
+    )
+    return {"unknown": unknown, "differing": differing, "set": assignments, "report": report}
 
 
 class FilterModule:
