@@ -84,9 +84,9 @@ class RunResult:
             more = f" (and {others} more)" if others else ""
             if any(sign in first.message for sign in _HOST_KEY_REFUSED):
                 raise HostUnreachable(
-                    f"host {first.host}{more}: its SSH host key is not the one known_hosts has"
-                    " for it (a reinstalled host, or someone in between): check the new key,"
-                    " then replace the host's line in known_hosts"
+                    f"host {first.host}{more}: its SSH host key is not in known_hosts or differs"
+                    " from the one there (a new or reinstalled host, or someone in between):"
+                    " check the key, then add or replace the host's line in known_hosts"
                 )
             raise HostUnreachable(f"host {first.host} unreachable{more}: {first.message}")
         if self.failures:

@@ -177,7 +177,7 @@ def test_a_changed_host_key_stops_the_run_naming_the_host(lab: Path, tmp_path: P
     run = keelson("deploy", "-i", str(inv))
     assert run.code == 5, run.out + run.err
     assert one_error_line(run).startswith(
-        "keelson: error: host node2: its SSH host key is not the one known_hosts has"
+        "keelson: error: host node2: its SSH host key is not in known_hosts or differs"
     )
     assert_untouched()
 

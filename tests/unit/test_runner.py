@@ -122,7 +122,7 @@ def test_a_changed_host_key_is_one_line_naming_the_host(ssh_said: str) -> None:
         result_of(renderer, 4).raise_for_failure()
     message = str(raised.value)
     assert "\n" not in message
-    assert message.startswith("host node2: its SSH host key is not the one known_hosts has")
+    assert message.startswith("host node2: its SSH host key is not in known_hosts or differs")
 
 
 def test_ignored_failures_do_not_fail_the_run() -> None:
