@@ -64,13 +64,13 @@ def run_playbook(
     deploy` runs; molecule's own converge, idempotence and check runs are plain Ansible.
     mitogen does not take over community.docker's transport: a second inventory source gives
     those hosts its own docker transport (the controller's tasks stay local)."""
-    extra: list[str] = []
-    if mitogen_hosts:
-        hosts = {name: {"ansible_connection": "docker"} for name in mitogen_hosts}
-        with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as source:
-            json.dump({"all": {"hosts": hosts}}, source)
-        extra = ["-i", source.name]
-    try:
+    with tempfile.TemporaryDirectory() as scratch:
+        extra: list[str] = []
+        if mitogen_hosts:
+            hosts = {name: {"ansible_connection": "docker"} for name in mitogen_hosts}
+            source = Path(scratch) / "mitogen-hosts.json"
+            source.write_text(json.dumps({"all": {"hosts": hosts}}))
+            extra = ["-i", str(source)]
         process = subprocess.run(
             [_ansible_playbook(), *args, *extra],
             env={**env, **(_MITOGEN if mitogen_hosts else {}), **_PLAIN},
@@ -81,9 +81,6 @@ def run_playbook(
             timeout=timeout,
             check=False,
         )
-    finally:
-        if extra:
-            Path(extra[1]).unlink()
     return Run(process)
 
 

@@ -123,17 +123,28 @@ def _message(res: dict[str, Any]) -> Any:
 
 
 def _what_changed(res: dict[str, Any]) -> str:
-    """What a changed result changed, in a few words: the files its diff names, else its first
-    line of output (a check-mode command says what it would do)."""
-    diffs = res.get("diff")
-    diffs = diffs if isinstance(diffs, list) else [diffs] if isinstance(diffs, dict) else []
-    # before_header is the file on the host (a template's after_header is its source).
-    files = [str(d.get("before_header") or "") for d in diffs if isinstance(d, dict)]
-    files = [f for f in files if f]
+    """What a changed result changed, in a few words: the files its diffs name (a loop's, from
+    its changed items), else its first line of output (a check-mode command says what it would
+    do)."""
+    parts = [
+        res,
+        *(i for i in res.get("results") or [] if isinstance(i, dict) and i.get("changed")),
+    ]
+    files = []
+    for part in parts:
+        diffs = part.get("diff")
+        for diff in diffs if isinstance(diffs, list) else [diffs]:
+            # before_header is the file on the host (a template's after_header is its source).
+            if isinstance(diff, dict) and diff.get("before_header"):
+                files.append(str(diff["before_header"]))
     if files:
         return ", ".join(dict.fromkeys(files))
-    output = str(res.get("stdout") or res.get("msg") or "").strip()
-    return output.splitlines()[0] if output else ""
+    # A loop's own msg is only "All items completed": its items' output says more.
+    said = [str(p.get("stdout") or "").strip() for p in parts]
+    if not res.get("results"):
+        said.append(str(res.get("msg") or "").strip())
+    said = [text for text in said if text]
+    return said[0].splitlines()[0] if said else ""
 
 
 def _error_line(run_dir: Path, run_id: str) -> str:

@@ -185,6 +185,30 @@ def test_a_change_without_a_diff_is_named_by_its_first_line_of_output() -> None:
     ]
 
 
+def test_a_changed_loop_is_named_by_the_files_of_its_changed_items() -> None:
+    renderer = ProgressRenderer(None, show_diff=True)
+
+    def item(path: str, changed: bool) -> dict[str, Any]:
+        diff = {"before_header": path, "after_header": "hosts.toml.j2", "before": "", "after": "x"}
+        return {"changed": changed, "diff": [diff] if changed else []}
+
+    res = {
+        "changed": True,
+        "msg": "All items completed",
+        "results": [item("/etc/containerd/certs.d/a/hosts.toml", True), item("/b", False)],
+    }
+    play(
+        renderer,
+        [
+            event("playbook_on_task_start", task="Write hosts.toml", role="containerd"),
+            event("runner_on_ok", host="node1", res=res),
+        ],
+    )
+    assert renderer.changed_tasks == [
+        ("node1", "containerd : Write hosts.toml", "/etc/containerd/certs.d/a/hosts.toml"),
+    ]
+
+
 def test_render_diff_handles_prepared_and_structured_values() -> None:
     assert _render_diff({"prepared": "line1\nline2"}) == ["line1", "line2"]
     lines = _render_diff({"before": {"state": "stopped"}, "after": {"state": "started"}})
