@@ -1,0 +1,39 @@
+"""Every molecule scenario waits for its freshly started hosts to finish booting before it runs
+anything on them (CI once failed in etcd_backup's prepare, the one playbook that did not)."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+MOLECULE = Path(__file__).resolve().parents[2] / "molecule"
+SCENARIOS = sorted(p for p in MOLECULE.iterdir() if (p / "molecule.yml").is_file())
+WAIT = "../shared/tasks/wait-for-systemd.yml"
+
+
+def _first_task(play: dict[str, Any]) -> dict[str, Any]:
+    for section in ("pre_tasks", "roles", "tasks"):
+        if play.get(section):
+            return play[section][0] if section != "roles" else {"role": play[section][0]}
+    return {}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
+def test_the_first_play_on_the_hosts_waits_for_systemd(scenario: Path) -> None:
+    # molecule runs prepare.yml (when there is one) right after create, then converge.yml: the
+    # first play of each that reaches a host (localhost is the controller) must wait.
+    for name in ("prepare.yml", "converge.yml"):
+        if not (scenario / name).is_file():
+            continue
+        plays = [
+            p
+            for p in yaml.safe_load((scenario / name).read_text())
+            if p.get("hosts") != "localhost"
+        ]
+        assert plays, f"{scenario.name}/{name}: no play on the hosts"
+        task = _first_task(plays[0])
+        assert task.get("ansible.builtin.import_tasks") == WAIT, (
+            f"{scenario.name}/{name}: play {plays[0].get('name')!r} starts with"
+            f" {task.get('name') or task} instead of importing {WAIT}"
+        )
