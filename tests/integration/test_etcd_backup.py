@@ -307,8 +307,9 @@ def test_retention_keeps_exactly_the_configured_set(etcd_lab: Path) -> None:
         f"cp {newest}.json {o}.json"
         for o in old
     )
-    sh(STORE, f"cd {STORE_DIR} && {copies} && chown etcd-backup *")
-    real = [n for n in store_names() if n not in old]
+    # An operator's file beside them is not a snapshot: retention never deletes it.
+    sh(STORE, f"cd {STORE_DIR} && {copies} && echo {{}} > notes.json && chown etcd-backup *")
+    real = [n for n in store_names() if n not in old and n != "notes"]
     # keep last 2, daily 3, weekly 3 -> the next backup (N) plus newest real one; the newest of
     # the 3 newest days (today: N; 16 Nov; 9 Nov); the newest of the 3 newest ISO weeks
     # (this week: N; week of 16 Nov; week of 9 Nov).
@@ -321,12 +322,12 @@ def test_retention_keeps_exactly_the_configured_set(etcd_lab: Path) -> None:
         "keelson-etcd-backup --config /tmp/retention.json run",
     )
     names = store_names()
-    taken = [n for n in names if n not in old and n not in real]
+    taken = [n for n in names if n not in old and n not in real and n != "notes"]
     assert len(taken) == 1
     expected = {taken[0], real[-1], "etcd-20261116T120000Z-r6", "etcd-20261109T120000Z-r5"}
-    assert set(names) == expected
+    assert set(names) == expected | {"notes"}
     files = sh(STORE, f"ls -1 {STORE_DIR}").stdout.split()
-    assert len(files) == 3 * len(expected)  # no orphaned .sha256 or partial files
+    assert len(files) == 3 * len(expected) + 1  # no orphaned .sha256 or partial files
 
 
 # The same lab is an HA Kubernetes cluster: three control planes (node1-3) and a worker (node4).

@@ -73,12 +73,15 @@ def test_daily_and_weekly_keep_the_newest_of_each_period() -> None:
     assert len(kept) == 5  # 2 last (one is also the newest day's and week's), 2 more days, 1 week
 
 
-def test_strangers_in_the_store_are_never_selected_for_deletion() -> None:
-    names = [*_names(dt.datetime(2026, 11, 1, tzinfo=UTC), 5, dt.timedelta(days=1)), "notes"]
-    kept = prog.select_kept(names, last=1, daily=0, weekly=0)
-    assert kept == {names[4]}
-    # The pruning code deletes names - kept among *snapshot* names only.
-    assert "notes" not in set(n for n in names if prog.parse_name(n)) - kept
+def test_strangers_in_the_store_are_never_pruned() -> None:
+    names = [
+        *_names(dt.datetime(2026, 11, 1, tzinfo=UTC), 5, dt.timedelta(days=1)),
+        "notes",
+        "etcd-before-upgrade",
+        "etcd-20261101T000000Z-rX",
+    ]
+    assert prog.select_pruned(names, last=1, daily=0, weekly=0) == sorted(names[:4])
+    assert prog.select_pruned(names, last=0, daily=0, weekly=0) == sorted(names[:5])
 
 
 def _snapshot(tmp_path: Path, payload: bytes) -> Path:
