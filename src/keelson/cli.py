@@ -17,11 +17,22 @@ from keelson import (
     inventory,
     kube,
     lab,
+    runner,
     runs,
 )
 from keelson.bundle import store as bundle_store
-from keelson.errors import BundleError, DriftFound, ImageError, KeelsonError, UsageError
+from keelson.errors import (
+    BundleError,
+    DriftFound,
+    ImageError,
+    KeelsonError,
+    UsageError,
+    one_line,
+)
 from keelson.runner import run_playbook
+
+# An error keelson has no name for (a bug): one line, and this code (EX_SOFTWARE).
+UNEXPECTED_EXIT_CODE = 70
 
 
 def _progress(message: str) -> None:
@@ -463,3 +474,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("keelson: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, or a failure keelson does not know yet: one line too
+        if args.debug:
+            raise
+        during = f"; during run {runner.LAST_RUN_ID}" if runner.LAST_RUN_ID else ""
+        print(
+            f"keelson: error: unexpected {type(exc).__name__}: {one_line(exc)}{during}"
+            " (run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return UNEXPECTED_EXIT_CODE

@@ -2,12 +2,11 @@
 
 import importlib.metadata
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from keelson import dockercli
+from keelson import dockercli, external
 
 
 @dataclass(frozen=True)
@@ -34,11 +33,11 @@ def _package(dist: str, fix: str, required: bool = True) -> Check:
 def _collections() -> Check:
     wanted = ("community.general", "ansible.posix", "community.crypto", "community.docker")
     exe = Path(sys.executable).parent / "ansible-galaxy"
-    proc = subprocess.run(
+    proc = external.run(
         [str(exe) if exe.exists() else "ansible-galaxy", "collection", "list"],
+        timeout=external.QUICK,
         capture_output=True,
         text=True,
-        check=False,
     )
     missing = [c for c in wanted if c not in proc.stdout]
     return Check(

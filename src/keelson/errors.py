@@ -3,6 +3,14 @@
 The CLI turns these into one line on stderr (a traceback only with --debug).
 """
 
+from typing import Any
+
+
+def one_line(text: Any) -> str:
+    """TEXT (a message, an exception) as one line: its non-blank lines joined with " | "."""
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    return " | ".join(lines) if lines else "(no message)"
+
 
 class KeelsonError(Exception):
     """Base of every expected failure."""

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from keelson import dockercli
+from keelson import dockercli, external
 from keelson.errors import ControllerError, LabError
 from keelson.paths import project_root
 
@@ -67,15 +67,29 @@ def _build_rootfs(tag: str, recipe: dict[str, str], progress: Progress) -> None:
             str(rootfs),
             recipe.get("MIRROR", DEBIAN_MIRROR),
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = external.run(
+            cmd, timeout=external.BUILD, error=LabError, capture_output=True, text=True
+        )
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-1:]
             raise LabError(f"debootstrap failed: {' '.join(tail)}")
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run(
-            ["docker", "import", "-", tag], stdin=tar.stdout, capture_output=True, check=False
-        )
-        tar.wait()
+        try:
+            imported = external.run(
+                ["docker", "import", "-", tag],
+                timeout=external.DOCKER,
+                error=LabError,
+                stdin=tar.stdout,
+                capture_output=True,
+            )
+        finally:
+            if tar.stdout is not None:
+                tar.stdout.close()  # a failed import must not leave tar blocked on the pipe
+            try:
+                tar.wait(timeout=external.QUICK)
+            except subprocess.TimeoutExpired:
+                tar.kill()
+                tar.wait()
         if imported.returncode != 0 or tar.returncode != 0:
             raise LabError(f"docker import of {tag} failed: {imported.stderr.decode().strip()}")
 

@@ -16,7 +16,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import tempfile
 import time
 import urllib.error
@@ -29,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from keelson import dockercli, hostimage
+from keelson import dockercli, external, hostimage
 from keelson.bundle import store as bundle_store
 from keelson.errors import ImageError
 from keelson.paths import project_root, state_dir
@@ -586,7 +585,9 @@ def _docker_build(
             f"io.keelson.image.digest={planned.digest}",
             str(context),
         ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        proc = external.run(
+            cmd, timeout=external.BUILD, error=ImageError, capture_output=True, text=True
+        )
     if proc.returncode != 0:
         log = _log_path(image.name)
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -738,8 +739,12 @@ def push(
         for tag in planned.remote_tags:
             remote = f"{host}/{planned.image.path}:{tag}"
             dockercli.run("tag", planned.tag, remote)
-            proc = subprocess.run(
-                ["docker", "push", remote], capture_output=True, text=True, check=False
+            proc = external.run(
+                ["docker", "push", remote],
+                timeout=external.BUILD,
+                error=ImageError,
+                capture_output=True,
+                text=True,
             )
             # The registry-named tag is only a vehicle for the push.
             dockercli.run("rmi", remote, check=False)

@@ -8,10 +8,10 @@ plain `ansible-playbook site.yml` refuse exactly the same inventories.
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
+from keelson import external
 from keelson.errors import InventoryError, RunFailed
 from keelson.paths import project_root
 from keelson.runner import run_playbook
@@ -29,12 +29,13 @@ def load_groups(inventory: Path) -> dict[str, list[str]]:
     """Group -> hosts as Ansible parses INVENTORY (parse errors become InventoryError)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(project_root() / "ansible.cfg"))
     exe = Path(sys.executable).parent / "ansible-inventory"
-    proc = subprocess.run(
+    proc = external.run(
         [str(exe) if exe.exists() else "ansible-inventory", "-i", str(inventory), "--list"],
+        timeout=external.QUICK,
+        error=InventoryError,
         capture_output=True,
         text=True,
         env=env,
-        check=False,
     )
     if proc.returncode != 0:
         raise InventoryError(_parse_error(proc.stderr, inventory))

@@ -5,11 +5,10 @@ inventory, the node named, the kubeconfig and kubectl this machine needs) so a m
 before anything changes.
 """
 
-import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from keelson import inventory
+from keelson import external, inventory
 from keelson.bundle import spec as bundle_spec
 from keelson.bundle import store as bundle_store
 from keelson.errors import ControllerError, UsageError
@@ -52,7 +51,8 @@ def kubectl_binary(root: Path | None = None) -> Path:
 def kubectl(inv: Path, args: Sequence[str]) -> int:
     """Run the bundle's kubectl against INV's cluster; return its exit code."""
     config = kubeconfig(inv)
-    return subprocess.run([str(kubectl_binary()), "--kubeconfig", str(config), *args]).returncode
+    argv = [str(kubectl_binary()), "--kubeconfig", str(config), *args]
+    return external.run(argv, timeout=external.INTERACTIVE, error=ControllerError).returncode
 
 
 def scale(inv: Path, limit: str | None = None) -> None:

@@ -7,7 +7,6 @@ what `up` made. `up` is idempotent: an existing, running lab is left as it is.
 import ipaddress
 import shutil
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from keelson import dockercli, images
+from keelson import dockercli, external, images
 from keelson.bundle import spec as bundle_spec
 from keelson.bundle import store as bundle_store
 from keelson.errors import LabError, UsageError
@@ -215,7 +214,7 @@ def _ensure_key(name: str) -> Path:
     key = state_path(name) / "id_ed25519"
     if not key.exists():
         key.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
+        keygen = external.run(
             [
                 "ssh-keygen",
                 "-q",
@@ -228,8 +227,13 @@ def _ensure_key(name: str) -> Path:
                 "-f",
                 str(key),
             ],
-            check=True,
+            timeout=external.QUICK,
+            error=LabError,
+            capture_output=True,
+            text=True,
         )
+        if keygen.returncode != 0:
+            raise LabError(f"ssh-keygen could not write {key}: {keygen.stderr.strip()}")
     return key
 
 
@@ -401,11 +405,12 @@ def _wait_booted(container: str) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT_SECONDS
     state = ""
     while time.monotonic() < deadline:
-        proc = subprocess.run(
+        proc = external.run(
             ["docker", "exec", container, "systemctl", "is-system-running"],
+            timeout=external.QUICK,
+            error=LabError,
             capture_output=True,
             text=True,
-            check=False,
         )
         state = proc.stdout.strip()
         if state in ("running", "degraded"):
@@ -415,11 +420,12 @@ def _wait_booted(container: str) -> None:
 
 
 def _authorize(container: str, public_key: str) -> None:
-    current = subprocess.run(
+    current = external.run(
         ["docker", "exec", container, "cat", "/root/.ssh/authorized_keys"],
+        timeout=external.QUICK,
+        error=LabError,
         capture_output=True,
         text=True,
-        check=False,
     ).stdout
     if public_key.strip() in current:
         return
@@ -671,11 +677,12 @@ def status(name: str) -> list[dict[str, str]]:
     nodes = existing_nodes(name)
     for node in nodes:
         if node["state"] == "running":
-            proc = subprocess.run(
+            proc = external.run(
                 ["docker", "exec", node["container"], "systemctl", "is-system-running"],
+                timeout=external.QUICK,
+                error=LabError,
                 capture_output=True,
                 text=True,
-                check=False,
             )
             node["systemd"] = proc.stdout.strip() or "unknown"
         else:

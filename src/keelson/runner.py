@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import ansible_runner
 
 from keelson import runs
-from keelson.errors import HostUnreachable, InventoryError, KeelsonError, RunFailed
+from keelson.errors import HostUnreachable, InventoryError, KeelsonError, RunFailed, one_line
 from keelson.paths import project_root
 
 STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored")
@@ -103,14 +103,15 @@ _HOST_KEY_REFUSED = (
 )
 
 
+# The newest run this process started: an unexpected error names it (keelson runs show ID).
+LAST_RUN_ID: str | None = None
+
+
 def new_run_id(kind: str) -> str:
+    global LAST_RUN_ID
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{kind}-{secrets.token_hex(2)}"
-
-
-def _one_line(text: Any) -> str:
-    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
-    return " | ".join(lines) if lines else "(no message)"
+    LAST_RUN_ID = f"{stamp}-{kind}-{secrets.token_hex(2)}"
+    return LAST_RUN_ID
 
 
 def _message(res: dict[str, Any]) -> Any:
@@ -294,11 +295,11 @@ class ProgressRenderer:
             if isinstance(duration, int | float):
                 self.task.seconds[host] = float(duration)
         if outcome == "failed":
-            message = _one_line(_message(res))
+            message = one_line(_message(res))
             self.failures.append(Failure(host, task_name, message))
             self._print(f"{self._stamp()}   FAILED {host}: {task_name}: {message}")
         elif outcome == "unreachable":
-            message = _one_line(_message(res))
+            message = one_line(_message(res))
             self.failures.append(Failure(host, task_name, message, unreachable=True))
             self._print(f"{self._stamp()}   UNREACHABLE {host}: {message}")
         elif outcome == "changed":

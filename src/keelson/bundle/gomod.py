@@ -9,11 +9,12 @@ replaces to other modules are copied as they are.
 import json
 import os
 import re
-import subprocess
+import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from keelson import external
 from keelson.errors import BundleError
 
 
@@ -156,16 +157,21 @@ def go_env(cgo: bool = False) -> dict[str, str]:
 
 
 def run_go(args: Sequence[str], cwd: Path, *, cgo: bool = False, what: str) -> str:
-    try:
-        proc = subprocess.run(
-            ["go", *args], cwd=cwd, env=go_env(cgo), capture_output=True, text=True, check=False
-        )
-    except FileNotFoundError as exc:
-        raise BundleError("go not found: the source build needs a Go toolchain on PATH") from exc
+    if shutil.which("go") is None:
+        raise BundleError("go not found: the source build needs a Go toolchain on PATH")
+    proc = external.run(
+        ["go", *args],
+        timeout=external.BUILD,
+        error=BundleError,
+        cwd=cwd,
+        env=go_env(cgo),
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
         raise BundleError(f"{what} failed (go {' '.join(args[:2])} in {cwd}):\n{tail}")
-    return proc.stdout
+    return str(proc.stdout)
 
 
 def local_go_version() -> str:

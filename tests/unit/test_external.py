@@ -1,0 +1,75 @@
+"""Every external program keelson runs has a timeout, and what goes wrong is one line: a program
+past its timeout or missing, and an error keelson has no name for (a traceback only with
+--debug). The programs here really run (sleep, a missing name)."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from keelson import cli, external, runner
+from keelson.errors import LabError
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "keelson"
+
+
+def _calls(tree: ast.AST) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+
+
+def _name(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return f"{func.value.id}.{func.attr}"
+    return ""
+
+
+def test_every_subprocess_call_has_a_timeout() -> None:
+    missing = []
+    for path in sorted(SRC.rglob("*.py")):
+        for call in _calls(ast.parse(path.read_text())):
+            name = _name(call)
+            if name in ("subprocess.run", "subprocess.check_output", "subprocess.call"):
+                if not any(k.arg == "timeout" for k in call.keywords):
+                    missing.append(f"{path.relative_to(SRC)}:{call.lineno} {name}")
+            # A pipe's writer (hostimage: tar into `docker import`) is waited for with a timeout.
+            if name == "subprocess.Popen" and ".wait(timeout=" not in path.read_text():
+                missing.append(f"{path.relative_to(SRC)}:{call.lineno} {name} (no bounded wait)")
+    assert missing == []
+
+
+def test_a_program_past_its_timeout_is_one_line_of_the_callers_domain() -> None:
+    with pytest.raises(LabError) as raised:
+        external.run(["sleep", "5"], timeout=0.2, error=LabError)
+    assert str(raised.value) == "`sleep 5` did not finish within 0.2s"
+    assert raised.value.exit_code == LabError.exit_code
+
+
+def test_a_missing_program_is_one_line_naming_it() -> None:
+    with pytest.raises(LabError, match=r"^keelson-no-such-tool not found: is it installed"):
+        external.run(["keelson-no-such-tool", "--version"], timeout=5, error=LabError)
+
+
+def _broken(args: object) -> int:
+    raise RuntimeError("first line\nsecond line")
+
+
+def test_an_unexpected_error_is_one_line_with_the_run_id(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(runner, "LAST_RUN_ID", None)
+    runner.new_run_id("deploy")
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    args = parser.parse_args(["doctor"])
+    monkeypatch.setattr(parser, "parse_args", lambda argv=None: args)
+    monkeypatch.setattr(args, "func", _broken)
+    assert cli.main(["doctor"]) == cli.UNEXPECTED_EXIT_CODE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("keelson: error: unexpected RuntimeError: first line | second line;")
+    assert f"during run {runner.LAST_RUN_ID}" in err and "--debug" in err
+
+    monkeypatch.setattr(args, "debug", True)
+    with pytest.raises(RuntimeError):
+        cli.main(["--debug", "doctor"])
