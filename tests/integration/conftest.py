@@ -98,3 +98,69 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for module, durations in _MODULES.items():
             status = "FAILED" if module in _FAILED else "ok"
             rows.write(f"  integration {Path(module).name}\t{sum(durations):.0f}\t{status}\n")
+
+
+# Secrets must never reach a run record (output, events, artifacts): every kind a deploy handles,
+# by pattern where the value is gone after the run (join tokens, certificate keys: removed once
+# the joins are done) and by value where it stays (every private key on the hosts and on the
+# controller, the admin kubeconfig's client key).
+SECRET_PATTERNS = {
+    "bootstrap token": re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b"),
+    "certificate key": re.compile(r"certificate[-_ ]key\W{1,6}[0-9a-f]{64}\b", re.IGNORECASE),
+    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+}
+# Where keelson's roles and the lab keep private keys on a host.
+_KEY_FILES = (
+    "find /etc/kubernetes/pki /etc/etcd /etc/keelson /var/lib/keelson /root/.ssh /etc/ssh -type f"
+    " \\( -name '*.key' -o -name 'id_*' -o -name 'ssh_host_*_key' \\) ! -name '*.pub'"
+    " -exec cat {} + 2>/dev/null; true"
+)
+
+
+def _key_bodies(text: str) -> list[str]:
+    """A long line from the middle of each PEM or OpenSSH private key in TEXT."""
+    bodies = []
+    for block in re.findall(r"-----BEGIN [A-Z ]*PRIVATE KEY-----(.*?)-----END", text, re.S):
+        lines = [line for line in block.split() if len(line) >= 40]
+        if lines:
+            bodies.append(lines[len(lines) // 2])
+    return bodies
+
+
+def lab_secrets(lab_name: str, nodes: list[str], inv: Path) -> dict[str, str]:
+    """label -> a secret value of the lab: on its hosts and beside its inventory."""
+    found: dict[str, str] = {}
+    for node in nodes:
+        keys = subprocess.run(
+            ["docker", "exec", f"keelson-{lab_name}-{node}", "sh", "-c", _KEY_FILES],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        ).stdout
+        for i, body in enumerate(_key_bodies(keys)):
+            found[f"{node} private key {i}"] = body
+    local = [p for p in inv.rglob("*") if p.is_file()]
+    local += [p for p in (ROOT / ".keelson" / "lab" / lab_name).rglob("id_*") if p.is_file()]
+    for path in local:
+        for i, body in enumerate(_key_bodies(path.read_text(errors="replace"))):
+            found[f"{path.relative_to(ROOT)} private key {i}"] = body
+    admin = inv / "credentials" / "admin.conf"
+    if admin.is_file():
+        data = re.search(r"client-key-data: (\S+)", admin.read_text())
+        if data:
+            found["admin kubeconfig client key"] = data.group(1)[100:160]
+    return found
+
+
+def assert_records_hold_no_secret(secrets: dict[str, str]) -> None:
+    """No run record of this checkout holds any of SECRETS or anything SECRET_PATTERNS match."""
+    assert len(secrets) > 3, f"too few secrets found to check: {sorted(secrets)}"
+    leaks = []
+    for record in (ROOT / ".keelson" / "runs").rglob("*"):
+        if not record.is_file():
+            continue
+        text = record.read_text(errors="replace")
+        leaks += [f"{record}: {k}" for k, p in SECRET_PATTERNS.items() if p.search(text)]
+        leaks += [f"{record}: {k}" for k, v in secrets.items() if v in text]
+    assert leaks == [], "\n".join(leaks[:20])

@@ -21,7 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import BUNDLE, KEELSON, KUBE_VERSION, ROOT, keelson
+from tests.integration.conftest import (
+    BUNDLE,
+    KEELSON,
+    KUBE_VERSION,
+    ROOT,
+    assert_records_hold_no_secret,
+    keelson,
+    lab_secrets,
+)
 
 LAB = "etcdtest"
 SUBNET = "172.31.247.0/24"
@@ -365,3 +373,9 @@ def test_api_answers_and_schedules_with_a_control_plane_host_down(etcd_lab: Path
         up = keelson("lab", "up", *LAB_LAYOUT)
         assert up.code == 0, up.err
         wait_healthy()
+
+
+def test_no_run_record_holds_a_secret(etcd_lab: Path) -> None:
+    """Every run on this lab (deploys with control-plane joins, backups, restores): no join
+    token, certificate key, private key or admin client key in any record."""
+    assert_records_hold_no_secret(lab_secrets(LAB, [*MEMBERS, STORE], etcd_lab))
