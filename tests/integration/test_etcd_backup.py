@@ -173,6 +173,34 @@ def test_second_run_changes_nothing(etcd_lab: Path) -> None:
     assert again.record["stats"]["changed"] == {}  # type: ignore[index]
 
 
+def test_a_controller_without_the_members_ca_is_refused_before_any_change(etcd_lab: Path) -> None:
+    """A fresh checkout, another operator, CI: the controller lacks the CA the members trust. The
+    deploy refuses (one line saying how to restore credentials/) and creates no new CA."""
+    pki = etcd_lab / "credentials" / "etcd-pki"
+    aside = pki.with_name("etcd-pki.aside")
+    trusted = {n: sh(n, "sha256sum /etc/etcd/pki/ca.crt").stdout for n in MEMBERS}
+    pids = main_pids()
+    pki.rename(aside)
+    try:
+        run = keelson("deploy", "-i", str(etcd_lab))
+        assert run.code == 4, run.out[-2000:] + run.err
+        assert run.err.count("\n") == 1, run.err
+        assert re.search(
+            r"node[123] trusts an etcd CA that this controller does not hold \(ca.crt missing\)",
+            run.err,
+        ), run.err
+        assert f"Restore {pki} (the inventory's credentials/) from its backup" in run.err
+        assert not (pki / "ca.key").exists() and not (pki / "ca.crt").exists()
+        assert {n: sh(n, "sha256sum /etc/etcd/pki/ca.crt").stdout for n in MEMBERS} == trusted
+        assert main_pids() == pids
+    finally:
+        if pki.exists():
+            for leftover in sorted(pki.rglob("*"), reverse=True):
+                leftover.rmdir() if leftover.is_dir() else leftover.unlink()
+            pki.rmdir()
+        aside.rename(pki)
+
+
 def test_backup_lands_on_the_store_with_sha256_and_metadata(etcd_lab: Path) -> None:
     etcdctl("node1", "put /test/first value")
     before = set(store_names())
