@@ -313,6 +313,11 @@ def test_restore_brings_back_exactly_the_snapshot_with_a_higher_revision(
 
     restore = keelson("etcd", "restore", "-i", str(etcd_lab), "--snapshot", name, "--yes")
     assert restore.code == 0, restore.out[-3000:] + restore.err
+    # Done means the cluster is back: the controller's kubectl (the first API server) answers at
+    # once, and every node is Ready.
+    nodes = keelson("kubectl", "-i", str(etcd_lab), "get", "nodes", "--no-headers")
+    assert nodes.code == 0, nodes.out + nodes.err
+    assert nodes.out.count(" Ready ") == 4, nodes.out
 
     revision, restored = dump("node2")
     assert restored == expected  # every key and value, nothing more
