@@ -22,8 +22,15 @@ GOOD = {
 }
 
 
+def everywhere(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Host variables where every host has SETTINGS (group_vars/all.yml)."""
+    return {host: dict(settings) for host in ["node1", "node2", "node3", "node4"]}
+
+
 def problems(settings: dict[str, Any], groups: dict[str, list[str]] = GROUPS) -> list[str]:
-    result: list[str] = plugin.kubernetes_problems(settings, groups, ["v1.36.3", "v1.37.2"], "M")
+    result: list[str] = plugin.kubernetes_problems(
+        everywhere(settings), groups, ["v1.36.3", "v1.37.2"], "M"
+    )
     return result
 
 
@@ -38,7 +45,7 @@ def test_a_version_the_bundle_lacks_is_refused_naming_what_it_has() -> None:
 
 
 def test_no_manifest_says_to_build_the_bundle() -> None:
-    [line] = plugin.kubernetes_problems(GOOD, GROUPS, None, "/x/manifest.json")
+    [line] = plugin.kubernetes_problems(everywhere(GOOD), GROUPS, None, "/x/manifest.json")
     assert "/x/manifest.json does not exist" in line and "keelson bundle build" in line
 
 
@@ -58,6 +65,35 @@ def test_a_worker_in_etcd_is_refused_but_control_planes_and_dedicated_hosts_are_
     groups = {**GROUPS, "etcd": ["node1", "node2", "node4"]}
     [line] = problems(GOOD, groups)
     assert line.startswith("node2: a worker (kube_node) in the etcd group")
+
+
+def test_every_kubernetes_host_is_read_and_a_host_that_differs_is_named() -> None:
+    hostvars = everywhere(GOOD)
+    hostvars["node3"]["kube_version"] = "v1.37.2"  # a host_vars file, say: both are in the bundle
+    hostvars["node2"]["kube_service_cidr"] = "{{ undefined }}"
+    hostvars["node2"] = _Failing(hostvars["node2"], "kube_service_cidr")
+    lines = plugin.kubernetes_problems(hostvars, GROUPS, ["v1.36.3", "v1.37.2"], "M")
+    assert lines[:2] == [
+        "kube_version differs between Kubernetes hosts ('v1.36.3' on node1, node2; 'v1.37.2' on"
+        " node3): it is one setting of the whole cluster; set it once, in group_vars/all.yml",
+        "kube_service_cidr differs between Kubernetes hosts ('10.96.0.0/12' on node1, node3;"
+        " '(cannot be resolved: boom)' on node2): it is one setting of the whole cluster; set it"
+        " once, in group_vars/all.yml",
+    ], lines
+    assert len(lines) == 2, lines
+
+
+class _Failing(dict[str, Any]):
+    """Host variables where reading one name fails as a broken template does."""
+
+    def __init__(self, data: dict[str, Any], failing: str) -> None:
+        super().__init__(data)
+        self._failing = failing
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key == self._failing:
+            raise RuntimeError("boom")
+        return super().get(key, default)
 
 
 def test_an_inventory_without_kubernetes_hosts_is_not_checked() -> None:

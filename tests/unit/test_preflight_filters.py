@@ -20,6 +20,19 @@ SPECS: dict[str, Any] = {
                     "containerd_config": {"type": "dict"},
                     "containerd_service_enabled": {"type": "bool"},
                     "containerd_version": {},
+                    "containerd_install_source": {
+                        "type": "str",
+                        "choices": ["bundle", "package"],
+                        "description": "Where containerd comes from.",
+                    },
+                    "containerd_registry_hosts": {
+                        "type": "list",
+                        "elements": "dict",
+                        "options": {
+                            "host": {"type": "str", "required": True},
+                            "port": {"type": "int", "default": 443},
+                        },
+                    },
                 }
             }
         }
@@ -63,11 +76,97 @@ def test_a_good_inventory_has_no_problems() -> None:
             "containerd_registry_mirrors": ["m"],
             "containerd_service_enabled": True,
             "node_exporter_version": "1.5.0",
+            "node_exporter_port": "9100",  # a string of digits is an integer to Ansible too
+            "containerd_install_source": "package",
+            "containerd_registry_hosts": [{"host": "registry.lab"}, {"host": "r", "port": 80}],
             "ansible_host": "10.0.0.1",
+            "ansible_port": 22,
+            "ansible_user": "debian",
             "some_user_variable": "x",
-        }
+        },
+        node2={"ansible_host": "node2.example.org", "ansible_port": "2222"},
+        node3={"ansible_host": "fd00::3"},
     )
     assert problems(hostvars) == []
+
+
+@pytest.mark.parametrize(
+    ("variables", "problem"),
+    [
+        (
+            {"node_exporter_port": "ninety"},
+            "node_exporter_port is 'ninety' (a string), not an integer",
+        ),
+        ({"node_exporter_port": 91.5}, "node_exporter_port is 91.5 (a float), not an integer"),
+        (
+            {"containerd_install_source": "bundel"},
+            "containerd_install_source is 'bundel', not one of: bundle, package"
+            " (did you mean 'bundle'?)",
+        ),
+        (
+            {"containerd_registry_hosts": [{"port": 80}]},
+            "containerd_registry_hosts: missing required arguments: host found in"
+            " containerd_registry_hosts",
+        ),
+        (
+            {"containerd_registry_hosts": [{"host": "r", "prot": 80}]},
+            "containerd_registry_hosts: containerd_registry_hosts.prot. Supported parameters"
+            " include: host, port.",
+        ),
+    ],
+)
+def test_values_are_checked_against_their_spec(variables: dict[str, Any], problem: str) -> None:
+    """Types beyond bool, list and dict, choices, list elements and suboptions: what Ansible's
+    argument validation would refuse when the role starts, refused before any host changes."""
+    assert problems(_hostvars(node2=variables)) == [f"node2: {problem}"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "problem"),
+    [
+        (
+            {"ansible_host": "ssh://10.0.0.2"},
+            "ansible_host 'ssh://10.0.0.2' is neither an IP address nor a host name",
+        ),
+        (
+            {"ansible_host": "10.0.0.2:2222"},
+            "ansible_host '10.0.0.2:2222' is neither an IP address nor a host name",
+        ),
+        ({"ansible_port": 70000}, "ansible_port '70000' is not a TCP port (1-65535)"),
+        ({"ansible_port": "ssh"}, "ansible_port 'ssh' is not a TCP port (1-65535)"),
+        ({"ansible_user": "Deploy User"}, "ansible_user 'Deploy User' is not a user name"),
+    ],
+)
+def test_connection_settings_ssh_cannot_use_are_refused(
+    variables: dict[str, Any], problem: str
+) -> None:
+    (found,) = problems(_hostvars(node2=variables))
+    assert found.startswith(f"node2: {problem}"), found
+
+
+@pytest.mark.parametrize("name", ["Node1", "node_1", "node1-", "-node1", "node..1"])
+def test_kubernetes_hosts_need_a_valid_node_name(name: str) -> None:
+    groups = {
+        "all": [name, "store"],
+        "etcd": [name],
+        "kube_control_plane": [name],
+        "kube_node": [name],
+    }
+    hostvars = {name: {"ansible_host": "10.0.0.1"}, "store": {"ansible_host": "10.0.0.2"}}
+    assert problems(hostvars, groups) == [
+        f"{name}: not a valid Kubernetes node name (nodes are named after their inventory host):"
+        " use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+    ]
+
+
+def test_hosts_outside_kubernetes_keep_their_names() -> None:
+    groups = {
+        **GROUPS,
+        "all": [*GROUPS["all"], "Backup_Store"],
+        "etcd_backup_store": ["Backup_Store"],
+    }
+    hostvars = {**_hostvars(), "Backup_Store": {"ansible_host": "10.0.0.9"}}
+    assert problems(hostvars, groups) == []
 
 
 def test_missing_group_suggests_a_similar_group() -> None:

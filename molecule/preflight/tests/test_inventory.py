@@ -194,3 +194,46 @@ def test_kubernetes_settings_are_checked_against_the_bundle(
     assert "kube_pod_cidr 10.96.0.0/16 and kube_service_cidr 10.96.0.0/12 overlap" in result.text
     # Those two and nothing else: etcd_backup_keep_last beside them is a valid option.
     assert "2 problems: " in result.text, result
+
+
+def test_every_variable_is_checked_against_its_spec_on_every_host(
+    tmp_path: Path, validate_inventory: Validate
+) -> None:
+    """Integers, choices and list elements (not only booleans, lists and mappings), for group and
+    host variables alike, and the names Kubernetes and SSH will be given: all in one line."""
+    inventory = write(
+        tmp_path,
+        GOOD.replace("node3: {ansible_host: 127.0.0.13}", "Node_3: {ansible_host: 127.0.0.13}"),
+    )
+    write(tmp_path, "preflight_min_cpus: two\netcd_install_source: bundel\n", "group_vars/etcd.yml")
+    write(
+        tmp_path,
+        "preflight_ports: [{port: 10250, grups: [kube_node]}]\nansible_port: 70000\n",
+        "host_vars/node2.yml",
+    )
+    result = validate_inventory(inventory)
+    assert result.rc != 0, result
+    assert "5 problems: " in result.text, result
+    for problem in (
+        "node2: ansible_port '70000' is not a TCP port (1-65535)",
+        "Node_3: not a valid Kubernetes node name",
+        "node1: etcd_install_source is 'bundel', not one of: bundle, package (did you mean"
+        " 'bundle'?)",
+        "node1: preflight_min_cpus is 'two' (a string), not an integer",
+        "node2: preflight_ports: preflight_ports.grups. Supported parameters include:",
+    ):
+        assert problem in result.text, (problem, result)
+
+
+def test_a_cluster_setting_a_host_sees_differently_is_refused(
+    tmp_path: Path, validate_inventory: Validate
+) -> None:
+    inventory = write(tmp_path, GOOD)
+    write(tmp_path, "kube_version: v1.35.9\n", "host_vars/node3.yml")
+    result = validate_inventory(inventory)
+    assert result.rc != 0, result
+    assert (
+        "kube_version differs between Kubernetes hosts ('v1.36.3' on node1, node2; 'v1.35.9' on"
+        " node3): it is one setting of the whole cluster; set it once, in group_vars/all.yml"
+        in result.text
+    ), result

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import ArgumentTypeError, ArgumentValueError
 
 # ss truncates a process name to the kernel's 15-character `comm`.
 _COMM_LENGTH = 15
@@ -70,6 +72,20 @@ def _owning_role(name: str, roles: Iterable[str]) -> str | None:
     return max(owners, key=len) if owners else None
 
 
+# Kubernetes names a node after its inventory host: a DNS-1123 subdomain (kubeadm refuses others).
+_NODE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_HOST_NAME = re.compile(
+    r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*"
+)
+# What useradd accepts on Debian (NAME_REGEX without the trailing $ of machine accounts).
+_USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+# argument_specs types whose every value passes: nothing to read, nothing to template.
+_ANY_VALUE_TYPES = ("str", "raw", "path")
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "path": "a path"}
+# Keys of an argument_specs option that say nothing about a value the inventory gives.
+_DOCUMENTATION_KEYS = ("description", "short_description", "version_added", "default")
+
+
 def _type_problem(name: str, value: Any, expected: str) -> str | None:
     if expected == "bool" and not isinstance(value, bool):
         shown = f"'{value}'" if isinstance(value, str) else str(value)
@@ -84,6 +100,82 @@ def _type_problem(name: str, value: Any, expected: str) -> str | None:
     return None
 
 
+def _needs_value(spec: Mapping[str, Any]) -> bool:
+    """Whether an option's spec can refuse a value (otherwise it is not read, so not templated)."""
+    return str(spec.get("type", "str")) not in _ANY_VALUE_TYPES or any(
+        key in spec for key in ("choices", "elements", "options")
+    )
+
+
+def _validation_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """An option's spec for Ansible's ArgumentSpecValidator: documentation keys dropped, at every
+    level (a default would be filled in for a missing suboption and then validated)."""
+    cleaned: dict[str, Any] = {k: v for k, v in spec.items() if k not in _DOCUMENTATION_KEYS}
+    if isinstance(cleaned.get("options"), Mapping):
+        cleaned["options"] = {
+            key: _validation_spec(sub or {}) for key, sub in cleaned["options"].items()
+        }
+    return cleaned
+
+
+def _option_problem(name: str, value: Any, spec: Mapping[str, Any]) -> str | None:
+    """What is wrong with VALUE for the option NAME: booleans, lists and mappings must be real
+    ones (a quoted 'false' is true in a condition); everything else is what Ansible's own
+    argument validation would refuse when the role starts (type, choices, elements, suboptions),
+    said here before any host is touched."""
+    expected = str(spec.get("type", "str"))
+    problem = _type_problem(name, value, expected)
+    if problem:
+        return problem
+    result = ArgumentSpecValidator({name: _validation_spec(spec)}).validate({name: value})
+    for error in result.errors.errors:
+        shown = f"'{value}'" if isinstance(value, str) else str(value)
+        if isinstance(error, ArgumentTypeError) and error.msg.startswith(f"argument '{name}' "):
+            return (
+                f"{name} is {shown} (a {_type_name(value)}), not "
+                f"{_TYPE_NAMES.get(expected, 'of type ' + expected)}"
+            )
+        if isinstance(error, ArgumentValueError) and error.msg.startswith(f"value of {name} "):
+            choices = [str(choice) for choice in spec.get("choices") or []]
+            return f"{name} is {shown}, not one of: {', '.join(choices)}" + _did_you_mean(
+                str(value), choices
+            )
+        return f"{name}: {error.msg}"
+    return None
+
+
+def _address_problems(host: str, variables: Mapping[str, Any]) -> tuple[str | None, list[str]]:
+    """The address SSH will be given for HOST, and what is wrong with its connection settings."""
+    problems: list[str] = []
+    try:
+        address = str(variables.get("ansible_host", host))
+        port = variables.get("ansible_port")
+        user = variables.get("ansible_user")
+    except Exception as error:  # a broken template in a connection variable
+        return None, [f"{host}: its connection settings cannot be resolved ({error})"]
+    if not _is_address(address):
+        problems.append(
+            f"{host}: ansible_host '{address}' is neither an IP address nor a host name"
+            " (no scheme, port or spaces: a port goes in ansible_port)"
+        )
+    if port is not None and not (str(port).isdigit() and 0 < int(port) < 65536):
+        problems.append(f"{host}: ansible_port '{port}' is not a TCP port (1-65535)")
+    if user is not None and not _USER_NAME.fullmatch(str(user)):
+        problems.append(
+            f"{host}: ansible_user '{user}' is not a user name (lowercase letters, digits,"
+            " '_' and '-', starting with a letter or '_', at most 32 characters)"
+        )
+    return address, problems
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return len(text) <= 253 and _HOST_NAME.fullmatch(text) is not None
+    return True
+
+
 def inventory_problems(
     hostvars: Mapping[str, Mapping[str, Any]],
     groups: Mapping[str, Sequence[str]],
@@ -93,7 +185,8 @@ def inventory_problems(
     """Everything wrong with an inventory, one line per problem, naming hosts and the fix.
 
     hostvars: host name -> its variables (Ansible's `hostvars`; values are read, and so
-      templated, only where a check needs them: `ansible_host` and typed role options).
+      templated, only where a check needs them: the connection variables and the role options
+      whose spec can refuse a value).
     groups: group name -> host names (Ansible's `groups`).
     role_specs: role name -> the parsed meta/argument_specs.yml of that role.
     required_groups: groups that must exist and hold at least one host.
@@ -131,17 +224,24 @@ def inventory_problems(
 
     addresses: dict[str, list[str]] = {}
     for host in all_hosts:
-        try:
-            address = str(hostvars[host].get("ansible_host", host))
-        except Exception as error:  # a broken template in ansible_host
-            problems.append(f"{host}: ansible_host cannot be resolved ({error})")
-            continue
-        addresses.setdefault(address, []).append(host)
+        address, address_problems = _address_problems(host, hostvars[host])
+        problems.extend(address_problems)
+        if address is not None:
+            addresses.setdefault(address, []).append(host)
     for address, hosts in addresses.items():
         if len(hosts) > 1:
             problems.append(
                 f"{', '.join(hosts)}: same address '{address}': each host needs its own "
                 "ansible_host (a host listed twice under different names is deployed twice)"
+            )
+
+    kube_hosts = list(groups.get("kube_control_plane") or []) + list(groups.get("kube_node") or [])
+    for host in dict.fromkeys(kube_hosts):
+        if len(host) > 253 or not _NODE_NAME.fullmatch(host):
+            problems.append(
+                f"{host}: not a valid Kubernetes node name (nodes are named after their inventory"
+                " host): use lowercase letters, digits, '-' and '.', starting and ending with a"
+                " letter or digit"
             )
 
     declared = _declared_options(role_specs)
@@ -161,15 +261,14 @@ def inventory_problems(
                     + f": role {role} declares no such option"
                 )
             else:
-                expected = str(options[name].get("type", "str"))
-                if expected not in ("bool", "list", "dict"):
+                if not _needs_value(options[name]):
                     continue
                 try:
                     value = variables[name]
                 except Exception as error:  # a template that fails for this host
                     problem = f"{name} cannot be resolved ({error})"
                 else:
-                    problem = _type_problem(name, value, expected) or ""
+                    problem = _option_problem(name, value, options[name]) or ""
             if problem:
                 per_host.setdefault(problem, []).append(host)
     problems.extend(
@@ -178,22 +277,55 @@ def inventory_problems(
     return problems
 
 
+_CLUSTER_SETTINGS = ("kube_version", "kube_pod_cidr", "kube_service_cidr")
+
+
+def _cluster_settings(
+    hostvars: Mapping[str, Mapping[str, Any]], hosts: Sequence[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """The cluster-wide settings as the first of HOSTS has them, and one problem for each
+    setting that another host sees differently (a host_vars file or a group's vars)."""
+    settings: dict[str, Any] = {}
+    problems: list[str] = []
+    for name in _CLUSTER_SETTINGS:
+        seen: dict[str, list[str]] = {}
+        for host in hosts:
+            try:
+                value = str(hostvars[host].get(name) or "")
+            except Exception as error:  # a template that fails for this host
+                value = f"(cannot be resolved: {error})"
+            seen.setdefault(value, []).append(host)
+        settings[name] = next(iter(seen), "")
+        if len(seen) > 1:
+            problems.append(
+                f"{name} differs between Kubernetes hosts ("
+                + "; ".join(f"'{value}' on {', '.join(names)}" for value, names in seen.items())
+                + "): it is one setting of the whole cluster; set it once, in group_vars/all.yml"
+            )
+    return settings, problems
+
+
 def kubernetes_problems(
-    settings: Mapping[str, Any],
+    hostvars: Mapping[str, Mapping[str, Any]],
     groups: Mapping[str, Sequence[str]],
     bundle_versions: Sequence[str] | None,
     manifest: str = "the bundle manifest",
 ) -> list[str]:
     """What keeps the inventory's cluster-wide Kubernetes settings from working, one line each.
 
-    settings: kube_version, kube_pod_cidr, kube_service_cidr (missing ones are reported).
+    hostvars: host name -> its variables; kube_version, kube_pod_cidr and kube_service_cidr are
+      read on every Kubernetes host (missing ones are reported, and so are differences).
     bundle_versions: Kubernetes releases whose kubelet the bundle manifest lists; None when there
       is no manifest.
     """
-    kube_hosts = set(groups.get("kube_control_plane") or []) | set(groups.get("kube_node") or [])
+    kube_hosts = list(
+        dict.fromkeys(
+            list(groups.get("kube_control_plane") or []) + list(groups.get("kube_node") or [])
+        )
+    )
     if not kube_hosts:
         return []
-    problems: list[str] = []
+    settings, problems = _cluster_settings(hostvars, kube_hosts)
     version = str(settings.get("kube_version") or "")
     if not re.fullmatch(r"v\d+\.\d+\.\d+", version):
         problems.append(
