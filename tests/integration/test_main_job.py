@@ -413,9 +413,54 @@ def changed_hosts(lab: Path, nodes: int, *command: str) -> set[str]:
     return set(stats["changed"])
 
 
+# What a kubeadm join that stopped halfway leaves (its TLS bootstrap never finished): the
+# cluster's CA, the bootstrap kubeconfig, and a kubelet kubeconfig the cluster does not accept.
+HALF_JOINED_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: c
+  cluster: {server: "https://127.0.0.1:6444", certificate-authority: /etc/kubernetes/pki/ca.crt}
+users:
+- {name: u, user: {token: abcdef.0123456789abcdef}}
+contexts:
+- {name: c, context: {cluster: c, user: u}}
+current-context: c
+"""
+
+
 def test_scale_adds_a_worker_and_changes_nothing_on_the_others(lab: Path) -> None:
+    """node4 holds what a join that stopped halfway left: it is not taken as joined (kubeadm's
+    files are there, the record that the join finished is not); the cluster does not know the
+    node, so the leftovers are reset and node4 joins."""
+    up = keelson("lab", "up", "--name", LAB, "--nodes", "4", "--subnet", "172.31.251.0/24")
+    assert up.code == 0, up.err
+    ca = docker_exec("node1", "cat", "/etc/kubernetes/pki/ca.crt").stdout
+    for path, content in [
+        ("/etc/kubernetes/pki/ca.crt", ca),
+        ("/etc/kubernetes/bootstrap-kubelet.conf", HALF_JOINED_KUBECONFIG),
+        ("/etc/kubernetes/kubelet.conf", HALF_JOINED_KUBECONFIG),
+    ]:
+        planted = subprocess.run(
+            [
+                "docker",
+                "exec",
+                "-i",
+                f"keelson-{LAB}-node4",
+                "sh",
+                "-c",
+                f"mkdir -p $(dirname {path}) && cat > {path}",
+            ],
+            input=content,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert planted.returncode == 0, planted.stderr
     assert changed_hosts(lab, 4, "scale", "-i", str(lab)) == {"node4"}
     assert node_readiness(lab) == {**dict.fromkeys(NODES, "True"), "node4": "True"}
+    done = docker_exec("node4", "cat", "/etc/kubernetes/keelson-kubeadm-done").stdout
+    assert done == "kubeadm join finished\n"
 
 
 def test_remove_node_drains_deletes_and_resets_the_worker(lab: Path) -> None:
@@ -426,7 +471,8 @@ def test_remove_node_drains_deletes_and_resets_the_worker(lab: Path) -> None:
     names = [n["metadata"]["name"] for n in kubectl_json(lab, "get", "nodes")["items"]]
     assert names == list(NODES)
     assert docker_exec("node4", "systemctl", "is-active", "kubelet").stdout.strip() != "active"
-    assert docker_exec("node4", "test", "-e", "/etc/kubernetes/kubelet.conf").returncode != 0
+    for gone in ("/etc/kubernetes/kubelet.conf", "/etc/kubernetes/keelson-kubeadm-done"):
+        assert docker_exec("node4", "test", "-e", gone).returncode != 0, gone
 
 
 def test_no_run_record_holds_a_secret(lab: Path) -> None:
