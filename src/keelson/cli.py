@@ -2,6 +2,7 @@
 one line and an exit code (a traceback only with --debug)."""
 
 import argparse
+import getpass
 import sys
 import time
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from pathlib import Path
 from keelson import (
     __version__,
     bundle,
+    credentials,
     doctor,
     etcd,
     hostimage,
@@ -176,6 +178,32 @@ def _confirmable(what: str, assume_yes: bool) -> None:
 
 def _confirm(question: str, word: str) -> bool:
     return input(f"{question} Type '{word}': ").strip() == word
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    inv = inventory.resolve(args.inventory)
+    interactive = sys.stdin.isatty()
+    if args.credentials_command == "backup":
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        output = Path(args.output or f"{inv.stem}-credentials-{stamp}.keelson")
+        secret = credentials.passphrase(getpass.getpass, confirm=True, interactive=interactive)
+        entries = credentials.backup(inv, output, secret)
+        for entry in entries:
+            print(f"  {entry.path}  sha256:{entry.sha256[:16]}")
+        print(
+            f"credentials backup {output}: {len(entries)} files, encrypted, 0600; keep it off "
+            "this machine, with the passphrase somewhere else"
+        )
+    else:
+        secret = credentials.passphrase(getpass.getpass, confirm=False, interactive=interactive)
+        written, present = credentials.restore(inv, Path(args.backup), secret)
+        for entry in written:
+            print(f"  restored {entry.path}  sha256:{entry.sha256[:16]}")
+        print(
+            f"credentials {credentials.directory(inv)}: {len(written)} restored, "
+            f"{len(present)} already there and identical"
+        )
+    return 0
 
 
 def cmd_scale(args: argparse.Namespace) -> int:
@@ -443,6 +471,24 @@ def build_parser() -> argparse.ArgumentParser:
     for p in etcd_sub.choices.values():
         p.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     p_etcd.set_defaults(func=cmd_etcd)
+
+    p_cred = sub.add_parser(
+        "credentials", help="back up or restore the controller's credentials (the etcd CA, ...)"
+    )
+    cred_sub = p_cred.add_subparsers(dest="credentials_command", required=True)
+    p_cbackup = cred_sub.add_parser(
+        "backup", help="write <inventory>/credentials/ to one encrypted file (passphrase asked)"
+    )
+    p_cbackup.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    p_cbackup.add_argument(
+        "-o", "--output", help="the file to write (default: INVENTORY-credentials-TIME.keelson)"
+    )
+    p_crestore = cred_sub.add_parser(
+        "restore", help="put a backup's files back; refuses when a file there differs"
+    )
+    p_crestore.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    p_crestore.add_argument("backup", help="the file `keelson credentials backup` wrote")
+    p_cred.set_defaults(func=cmd_credentials)
 
     p_runs = sub.add_parser("runs", help="the records of earlier playbook runs (.keelson/runs)")
     runs_sub = p_runs.add_subparsers(dest="runs_command", required=True)

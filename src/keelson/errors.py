@@ -72,3 +72,10 @@ class DriftFound(KeelsonError):
     """`deploy --check` found hosts that differ from the inventory (each finding was printed)."""
 
     exit_code = 10
+
+
+class CredentialsError(KeelsonError):
+    """The controller's credentials backup could not be written, read or restored (a wrong
+    passphrase, a damaged file, a file there that differs); nothing was restored."""
+
+    exit_code = 11
