@@ -360,6 +360,65 @@ def test_check_diff_reports_no_drift_then_finds_a_hand_edit(lab: Path) -> None:
     assert "rogue" not in docker_exec("node2", "cat", "/etc/chrony/chrony.conf").stdout
 
 
+KUBEADM_KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"
+# A drop-in an operator might add to open the kubelet to anonymous requests.
+ANONYMOUS_DROPIN = """\
+[Service]
+ExecStart=
+ExecStart=/usr/local/bin/kubelet --config=/var/lib/kubelet/config.yaml --anonymous-auth=true \\
+    --kubeconfig=/etc/kubernetes/kubelet.conf
+"""
+
+
+def kubelet_anonymous_enabled(lab: Path, node: str) -> bool:
+    """What the running kubelet of NODE reports (its /configz), not what a file says."""
+    raw = keelson(
+        "kubectl", "-i", str(lab), "--", "get", "--raw", f"/api/v1/nodes/{node}/proxy/configz"
+    )
+    assert raw.code == 0, raw.err
+    return bool(json.loads(raw.out)["kubeletconfig"]["authentication"]["anonymous"]["enabled"])
+
+
+def test_the_kubelet_configuration_in_force_is_the_roles(lab: Path) -> None:
+    """Anonymous access opened by hand on node3, twice: in kubeadm's copy of the configuration
+    (not read: nothing changes) and in a drop-in of its own (drift: --check names it, a run
+    removes it). An anonymous request to the kubelet is refused before and after."""
+    anonymous = ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://node3:10250/pods"]
+    assert docker_exec("node1", *anonymous).stdout == "401"
+    edit = docker_exec(
+        "node3",
+        "sh",
+        "-c",
+        f"sed -i '/anonymous:/,/enabled:/s/enabled: false/enabled: true/' {KUBEADM_KUBELET_CONFIG}"
+        f" && grep -A1 'anonymous:' {KUBEADM_KUBELET_CONFIG}",
+    )
+    assert "enabled: true" in edit.stdout, edit.stdout + edit.stderr
+    dropin = "/etc/systemd/system/kubelet.service.d/20-anonymous.conf"
+    planted = subprocess.run(
+        ["docker", "exec", "-i", f"keelson-{LAB}-node3", "sh", "-c", f"cat > {dropin}"],
+        input=ANONYMOUS_DROPIN,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert planted.returncode == 0, planted.stderr
+
+    drift = keelson("deploy", "-i", str(lab), "--check", "--diff", "--limit", "node3")
+    assert drift.code == 10, drift.out + drift.err
+    assert (
+        f"drift: node3: kube_node : Remove kubelet drop-ins the role did not write: {dropin}"
+        in (drift.out)
+    ), drift.out
+    fix = keelson("deploy", "-i", str(lab), "--limit", "node3", "--tags", "kube_node")
+    assert fix.code == 0, fix.out[-3000:] + fix.err
+    assert docker_exec("node3", "test", "-e", dropin).returncode != 0
+    # The kubelet restarted (the handler) with kubeadm's edited copy still on disk: it reads the
+    # role's file, so anonymous access stays off.
+    assert "enabled: true" in docker_exec("node3", "cat", KUBEADM_KUBELET_CONFIG).stdout
+    assert kubelet_anonymous_enabled(lab, "node3") is False
+    assert docker_exec("node1", *anonymous).stdout == "401"
+
+
 def test_lab_up_again_changes_nothing(lab: Path) -> None:
     before = {p: p.stat().st_mtime_ns for p in lab.rglob("*") if p.is_file()}
     ids = [docker_exec(n, "cat", "/etc/machine-id").stdout for n in NODES]

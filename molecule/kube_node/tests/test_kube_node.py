@@ -53,9 +53,14 @@ def test_kubelet_is_enabled_and_waits_for_kubeadm(host: Any) -> None:
 
 def test_load_balancer_forwards_to_the_api_servers(host: Any) -> None:
     assert host.socket("tcp://127.0.0.1:6444").is_listening
-    # The stand-in API server on host1:6443 serves /etc: its hostname file comes back.
-    body = host.check_output("curl -sf --max-time 5 http://127.0.0.1:6444/hostname")
+    # The stand-in API server on host1:6443 answers /hostname over TLS: its name comes back.
+    body = host.check_output(f"{CURL} https://127.0.0.1:6444/hostname")
     assert body == "host1"
+
+
+# The stand-in's certificate is self-signed: curl does not verify it (-k).
+CURL = "curl -skf --max-time 5"
+FAKE_APISERVER = "python3 /etc/fake-apiserver/server.py 6443"
 
 
 def _haproxy_log_once_it_says(host: Any, text: str, since: int, seconds: float = 20) -> str:
@@ -68,22 +73,52 @@ def _haproxy_log_once_it_says(host: Any, text: str, since: int, seconds: float =
         time.sleep(1)
 
 
-def test_an_api_server_that_stops_is_taken_out_and_back_in(host: Any) -> None:
-    # Only what HAProxy logs from now on counts: earlier lines prove nothing about this stop.
-    stopped_at = int(host.check_output("date +%s"))
-    host.run_test("systemctl stop fake-apiserver")
+DOWN = "Server kube-apiserver/apiserver1 is DOWN"
+UP = "Server kube-apiserver/apiserver1 is UP"
+
+
+def _taken_out_and_back_in(
+    host: Any, take_out: str, bring_back: str, direct: str | None = None
+) -> str:
+    """Run TAKE_OUT on host1: HAProxy must log the stand-in DOWN and refuse requests (while the
+    stand-in itself still answers DIRECT, when given); then BRING_BACK: it must log it UP and
+    forward again. Returns the log of the way out."""
+    # Only what HAProxy logs from now on counts: earlier lines prove nothing.
+    out_at = int(host.check_output("date +%s"))
+    host.run_test(take_out)
     try:
-        # Health checks every 2 s, two failures: down within a few seconds, then refused.
-        down = "Server kube-apiserver/apiserver1 is DOWN"
-        log = _haproxy_log_once_it_says(host, down, since=stopped_at)
-        assert down in log, log
-        assert host.run("curl -sf --max-time 5 http://127.0.0.1:6444/hostname").rc != 0
+        # Health checks every 2 s (every second once failing), two failures: down within seconds.
+        log = _haproxy_log_once_it_says(host, DOWN, since=out_at)
+        assert DOWN in log, log
+        assert host.run(f"{CURL} https://127.0.0.1:6444/hostname").rc != 0
+        if direct:
+            assert host.check_output(f"{CURL} {direct}") == "host1"
     finally:
-        # The same unit name again, so that the test can run twice on the same hosts.
-        started_at = int(host.check_output("date +%s"))
-        host.run_test("systemd-run --unit fake-apiserver python3 -m http.server 6443 -d /etc")
+        back_at = int(host.check_output("date +%s"))
+        host.run_test(bring_back)
     # Two passed checks put it back in: the API answers through the load balancer again.
-    up = "Server kube-apiserver/apiserver1 is UP"
-    log = _haproxy_log_once_it_says(host, up, since=started_at)
-    assert up in log, log
-    assert host.check_output("curl -sf --max-time 5 http://127.0.0.1:6444/hostname") == "host1"
+    back = _haproxy_log_once_it_says(host, UP, since=back_at)
+    assert UP in back, back
+    assert host.check_output(f"{CURL} https://127.0.0.1:6444/hostname") == "host1"
+    return log
+
+
+def test_an_api_server_that_stops_is_taken_out_and_back_in(host: Any) -> None:
+    # The same unit name again, so that the test can run twice on the same hosts.
+    _taken_out_and_back_in(
+        host, "systemctl stop fake-apiserver", f"systemd-run --unit fake-apiserver {FAKE_APISERVER}"
+    )
+
+
+def test_an_api_server_that_is_not_ready_is_taken_out_though_it_accepts_connections(
+    host: Any,
+) -> None:
+    """The health check asks /readyz over TLS: a TCP check would keep this server in."""
+    log = _taken_out_and_back_in(
+        host,
+        "rm /etc/fake-apiserver/ready",
+        "touch /etc/fake-apiserver/ready",
+        # Out of the load balancer, the stand-in still accepts connections and answers.
+        direct="https://127.0.0.1:6443/hostname",
+    )
+    assert "code: 500" in log, log
