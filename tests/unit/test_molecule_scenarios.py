@@ -1,5 +1,6 @@
 """Every molecule scenario waits for its freshly started hosts to finish booting before it runs
-anything on them (CI once failed in etcd_backup's prepare, the one playbook that did not)."""
+anything on them (CI once failed in etcd_backup's prepare, the one playbook that did not), and
+every converge play runs the shared strategy."""
 
 from pathlib import Path
 from typing import Any
@@ -37,3 +38,17 @@ def test_the_first_play_on_the_hosts_waits_for_systemd(scenario: Path) -> None:
             f"{scenario.name}/{name}: play {plays[0].get('name')!r} starts with"
             f" {task.get('name') or task} instead of importing {WAIT}"
         )
+
+
+STRATEGY = "../shared/vars/strategy.yml"
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda p: p.name)
+def test_every_converge_play_takes_the_shared_strategy(scenario: Path) -> None:
+    """Plain Ansible for molecule's converge, mitogen's strategy once converged (idempotence,
+    check and the tests' own converges): a play without it would run its idempotence and check
+    on plain Ansible, about twice as slow, and never on mitogen's strategy as keelson does."""
+    for play in yaml.safe_load((scenario / "converge.yml").read_text()):
+        name = f"{scenario.name}/converge.yml: play {play.get('name')!r}"
+        assert play.get("strategy") == "{{ molecule_strategy }}", name
+        assert STRATEGY in play.get("vars_files", []), name
