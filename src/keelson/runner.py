@@ -135,9 +135,16 @@ def _what_changed(res: dict[str, Any]) -> str:
     for part in parts:
         diffs = part.get("diff")
         for diff in diffs if isinstance(diffs, list) else [diffs]:
-            # before_header is the file on the host (a template's after_header is its source).
+            # before_header is the file on the host (a template's after_header is its source);
+            # the file module's state diffs ({path, state} before and after) name the path.
             if isinstance(diff, dict) and diff.get("before_header"):
                 files.append(str(diff["before_header"]))
+            elif (
+                isinstance(diff, dict)
+                and isinstance(diff.get("before"), dict)
+                and diff["before"].get("path")
+            ):
+                files.append(str(diff["before"]["path"]))
     if files:
         return ", ".join(dict.fromkeys(files))
     # A loop's own msg is only "All items completed": its items' output says more.

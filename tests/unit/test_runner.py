@@ -339,3 +339,25 @@ def test_a_real_run_checks_host_keys_and_records_no_secret_of_the_operator(
         assert leaked not in env
     texts = [p.read_text(errors="replace") for p in result.run_dir.rglob("*") if p.is_file()]
     assert not [t for t in texts if "s3cr3t-of-the-operator" in t]
+
+
+def test_a_removed_file_is_named_by_its_path() -> None:
+    """The file module's diff of a state change (a drop-in that must go) has no header."""
+    renderer = ProgressRenderer(None, show_diff=True)
+    path = "/etc/systemd/system/kubelet.service.d/20-anonymous.conf"
+    gone = {
+        "changed": True,
+        "diff": {
+            "before": {"path": path, "state": "file"},
+            "after": {"path": path, "state": "absent"},
+        },
+    }
+    res = {"changed": True, "msg": "All items completed", "results": [gone]}
+    play(
+        renderer,
+        [
+            event("playbook_on_task_start", task="Remove kubelet drop-ins", role="kube_node"),
+            event("runner_on_ok", host="node2", res=res),
+        ],
+    )
+    assert renderer.changed_tasks == [("node2", "kube_node : Remove kubelet drop-ins", path)]
