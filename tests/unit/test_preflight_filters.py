@@ -121,6 +121,24 @@ def test_values_are_checked_against_their_spec(variables: dict[str, Any], proble
     assert problems(_hostvars(node2=variables)) == [f"node2: {problem}"]
 
 
+class _LazyList(list[Any]):
+    """Stands in for Ansible's lazy containers, which carry the whole templating context:
+    deep-copying one (as ArgumentSpecValidator does with what it validates) cost seconds."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        raise AssertionError("the inventory's value itself was deep-copied")
+
+
+def test_validated_values_are_copied_as_plain_data_not_as_ansibles_containers() -> None:
+    hosts = _LazyList([{"host": "registry.lab"}])
+    assert problems(_hostvars(node2={"containerd_registry_hosts": hosts})) == []
+    bad = _LazyList([{"port": 80}])
+    assert problems(_hostvars(node2={"containerd_registry_hosts": bad})) == [
+        "node2: containerd_registry_hosts: missing required arguments: host found in"
+        " containerd_registry_hosts"
+    ]
+
+
 @pytest.mark.parametrize(
     ("variables", "problem"),
     [
