@@ -3,14 +3,12 @@ in pyproject.toml): run ansible-playbook as a user does, and check a unit's sand
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,41 +44,18 @@ def _ansible_playbook() -> str:
     return found
 
 
-# keelson's default strategy (mitogen) for the molecule hosts.
-_MITOGEN = {
-    "ANSIBLE_STRATEGY_PLUGINS": str(PROJECT / "plugins" / "strategy"),
-    "ANSIBLE_STRATEGY": "mitogen_linear",
-}
-
-
-def run_playbook(
-    args: list[str],
-    env: Mapping[str, str],
-    timeout: int = 600,
-    mitogen_hosts: Sequence[str] = (),
-) -> Run:
-    """ansible-playbook ARGS from the project directory, stdout and stderr together. With
-    mitogen_hosts (the molecule hosts of the play), through mitogen's strategy as `keelson
-    deploy` runs; molecule's own converge, idempotence and check runs are plain Ansible.
-    mitogen does not take over community.docker's transport: a second inventory source gives
-    those hosts its own docker transport (the controller's tasks stay local)."""
-    with tempfile.TemporaryDirectory() as scratch:
-        extra: list[str] = []
-        if mitogen_hosts:
-            hosts = {name: {"ansible_connection": "docker"} for name in mitogen_hosts}
-            source = Path(scratch) / "mitogen-hosts.json"
-            source.write_text(json.dumps({"all": {"hosts": hosts}}))
-            extra = ["-i", str(source)]
-        process = subprocess.run(
-            [_ansible_playbook(), *args, *extra],
-            env={**env, **(_MITOGEN if mitogen_hosts else {}), **_PLAIN},
-            cwd=PROJECT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+def run_playbook(args: list[str], env: Mapping[str, str], timeout: int = 600) -> Run:
+    """ansible-playbook ARGS from the project directory, stdout and stderr together."""
+    process = subprocess.run(
+        [_ansible_playbook(), *args],
+        env={**env, **_PLAIN},
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return Run(process)
 
 

@@ -37,6 +37,15 @@ class Run:
         data: dict[str, object] = json.loads((Path(found[-1]) / "run.json").read_text())
         return data
 
+    @property
+    def ansible_output(self) -> str:
+        """Ansible's own output of that run (every task header, in order)."""
+        found = re.findall(r"artifacts: (\S+)", self.out)
+        assert found, f"no run record in output:\n{self.out}\n{self.err}"
+        outputs = list((Path(found[-1]) / "artifacts").glob("*/stdout"))
+        assert len(outputs) == 1, outputs
+        return outputs[0].read_text(errors="replace")
+
 
 def keelson(*args: str, env: dict[str, str] | None = None) -> Run:
     proc = subprocess.run(

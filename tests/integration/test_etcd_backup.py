@@ -2,24 +2,31 @@
 control-plane hosts that are the etcd members (etcd 3.6 from the bundle, served by the lab's
 files mirror) and a 4th host, a worker and the backup store.
 
-Order matters: the cluster converges, TLS is checked, backups are taken (also while a member is
-killed), corrupt snapshots are refused with the cluster untouched, then 10,000 keys go through a
-backup, changes and a restore (API servers stopped and started around it), retention prunes the
-store, and last the API keeps answering with a control-plane host down.
+Order matters: the cluster converges, TLS is checked, the role's operations run under the API
+servers (a restart refused while a member is down, a rolling restart, a replaced member), a second
+deploy changes nothing, backups are taken (also while a member is killed), corrupt snapshots are
+refused with the cluster untouched, then 10,000 keys go through a backup, changes and a restore
+(API servers stopped and started around it), retention prunes the store, and last the API keeps
+answering with a control-plane host down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
+from cryptography import x509
 
 from tests.integration.conftest import (
     BUNDLE,
@@ -165,6 +172,131 @@ def test_cluster_runs_the_bundle_etcd_over_tls_only(etcd_lab: Path) -> None:
         assert refused.returncode != 0, refused.stdout
     members = json.loads(etcdctl("node1", "member list -w json").stdout)["members"]
     assert sorted(m["name"] for m in members) == list(MEMBERS)
+
+
+# Operations on the running HA cluster, in order (each leaves the next its starting point): a
+# restart refused while a member is down, the pending restarts rolled one member at a time (with
+# renewed certificates) once it is back, a replaced member refused and then joined. Each run is
+# `keelson deploy --tags etcd` with settings an operator would change in group_vars.
+RESTART_MARKER = "/run/keelson-etcd-restart-pending"
+
+
+@contextlib.contextmanager
+def etcd_settings(inv: Path, **settings: object) -> Iterator[None]:
+    """SETTINGS in the inventory's group_vars/etcd.yml for the runs inside the block."""
+    path = inv / "group_vars" / "etcd.yml"
+    assert not path.exists(), path
+    path.write_text(yaml.safe_dump(settings))
+    try:
+        yield
+    finally:
+        path.unlink()
+
+
+def etcd_config(node: str) -> dict[str, object]:
+    config: dict[str, object] = yaml.safe_load(sh(node, "cat /etc/etcd/etcd.conf.yml").stdout)
+    return config
+
+
+def server_certificate(node: str) -> x509.Certificate:
+    pem = sh(node, "cat /etc/etcd/pki/server.crt").stdout.encode()
+    return x509.load_pem_x509_certificate(pem)
+
+
+def member_ids() -> dict[str, str]:
+    listed = json.loads(etcdctl("node1", "member list -w json").stdout)["members"]
+    return {member["name"]: f"{member['ID']:x}" for member in listed}
+
+
+def test_a_restart_is_refused_while_a_member_is_down(etcd_lab: Path) -> None:
+    running = {n: p for n, p in main_pids().items() if n != "node3"}
+    sh("node3", "systemctl stop etcd")
+    try:
+        # A changed heartbeat; one health check is enough to refuse (retries only wait longer).
+        settings = {"etcd_health_check_retries": 1, "etcd_health_check_delay": 1}
+        with etcd_settings(etcd_lab, etcd_heartbeat_interval=150, **settings):
+            run = keelson("deploy", "-i", str(etcd_lab), "--tags", "etcd")
+        assert run.code != 0, run.out[-3000:]
+        assert (
+            "Not restarting etcd on node1: the etcd cluster is not healthy, unhealthy members:"
+            " node3 (https://" in run.err + run.out
+        ), run.out[-3000:] + run.err
+        assert "TASK [etcd : Restart etcd on node1]" not in run.ansible_output
+        # The other two members kept running, untouched; the third stayed down.
+        assert {n: p for n, p in main_pids().items() if n != "node3"} == running
+        assert sh("node3", "systemctl is-active etcd", check=False).stdout.strip() != "active"
+        # Every member has the new setting on disk and remembers that it must restart.
+        for node in MEMBERS:
+            assert etcd_config(node)["heartbeat-interval"] == 150, node
+            sh(node, f"test -f {RESTART_MARKER}")
+    finally:
+        sh("node3", "systemctl start etcd")
+        wait_healthy()
+
+
+def test_pending_restarts_roll_one_member_at_a_time_with_renewed_certificates(
+    etcd_lab: Path,
+) -> None:
+    """The next run restarts every member that remembers a pending restart, in turn, each only
+    while all three are healthy, and waits for health again before the next one. With a renewal
+    window longer than their remaining life, every certificate is re-issued for the same key."""
+    before = main_pids()
+    certificates = {n: server_certificate(n) for n in MEMBERS}
+    with etcd_settings(etcd_lab, etcd_cert_validity_days=800, etcd_cert_renew_days=370):
+        run = keelson("deploy", "-i", str(etcd_lab), "--tags", "etcd")
+    assert run.code == 0, run.out[-3000:] + run.err
+    steps = []
+    for name in MEMBERS:
+        steps += [
+            f"Check that the whole cluster is healthy before restarting {name}",
+            f"Restart etcd on {name}",
+            f"Wait until the whole cluster is healthy after restarting {name}",
+            f"Clear the pending restart of {name}",
+        ]
+    output = run.ansible_output
+    positions = [output.find(f"TASK [etcd : {step}]") for step in steps]
+    assert -1 not in positions, steps[positions.index(-1)]
+    assert positions == sorted(positions)
+    after = main_pids()
+    for node in MEMBERS:
+        assert after[node] != before[node], node
+        assert etcd_config(node)["heartbeat-interval"] == 100, node
+        sh(node, f"test ! -e {RESTART_MARKER}")
+        renewed, old = server_certificate(node), certificates[node]
+        assert renewed.serial_number != old.serial_number, node
+        assert renewed.public_key() == old.public_key(), node
+        assert renewed.not_valid_after_utc - datetime.now(UTC) > timedelta(days=790), node
+    assert etcdctl("node1", "endpoint health --cluster").stdout.count("is healthy") == 3
+
+
+def test_a_replaced_member_is_refused_then_joins_the_running_cluster(etcd_lab: Path) -> None:
+    """node3 loses its data: the role refuses to start it under its old identity; once it is
+    removed from the cluster, the role adds it back (member add, initial-cluster-state
+    existing) and it serves the cluster's keys."""
+    key, value = f"/keelson/replaced/{uuid.uuid4()}", uuid.uuid4().hex
+    etcdctl("node1", f"put {key} {value}")
+    old_id = member_ids()["node3"]
+    sh("node3", "systemctl stop etcd && rm -rf /var/lib/etcd/member")
+
+    refused = keelson("deploy", "-i", str(etcd_lab), "--tags", "etcd")
+    assert refused.code != 0, refused.out[-3000:]
+    assert (
+        f"node3 has no etcd data but is a member of the cluster (ID {old_id}) that ran before"
+        in refused.err + refused.out
+    ), refused.out[-3000:] + refused.err
+    assert sh("node3", "systemctl is-active etcd", check=False).stdout.strip() != "active"
+
+    etcdctl("node1", f"member remove {old_id}")
+    joined = keelson("deploy", "-i", str(etcd_lab), "--tags", "etcd")
+    assert joined.code == 0, joined.out[-3000:] + joined.err
+    assert "TASK [etcd : Add to the cluster the new member node3]" in joined.ansible_output
+    assert etcd_config("node3")["initial-cluster-state"] == "existing"
+    ids = member_ids()
+    assert sorted(ids) == list(MEMBERS)
+    assert ids["node3"] != old_id
+    got = etcdctl("node3", f"get --print-value-only {key}")
+    assert got.stdout.strip() == value
+    wait_healthy()
 
 
 def test_second_run_changes_nothing(etcd_lab: Path) -> None:

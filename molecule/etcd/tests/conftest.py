@@ -1,33 +1,18 @@
-"""Helpers for the etcd scenario: reach every member, run etcdctl as admin, run converge.yml."""
+"""Helpers for the etcd scenario: reach every member, run etcdctl as admin."""
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-import scenario_helpers
 import testinfra
 import yaml
 from cryptography import x509
-from scenario_helpers import Run, run_playbook
+from scenario_helpers import molecule_inventory
 
-SCENARIO = Path(__file__).resolve().parents[1]
-CONVERGE = SCENARIO / "converge.yml"
 MEMBERS = ("etcd-host1", "etcd-host2", "etcd-host3")
 CONFIG = "/etc/etcd/etcd.conf.yml"
 PKI = "/etc/etcd/pki"
-
-
-def inventory() -> str:
-    """Molecule's inventory directory: the generated hosts plus molecule.yml's groups and vars."""
-    inventory_file = os.environ.get("MOLECULE_INVENTORY_FILE")
-    if not inventory_file:
-        pytest.skip("needs the hosts of `molecule test -s etcd`")
-    return str(Path(inventory_file).parent)
 
 
 def journal(host: Any) -> str:
@@ -53,31 +38,10 @@ def certificate(host: Any, name: str) -> x509.Certificate:
     return x509.load_pem_x509_certificate(host.file(f"{PKI}/{name}.crt").content)
 
 
-def main_pid(host: Any) -> int:
-    return scenario_helpers.main_pid(host, "etcd")
-
-
 @pytest.fixture(scope="session")
 def members() -> dict[str, Any]:
     """Every etcd member by inventory name."""
     return {
-        name: testinfra.get_host(f"ansible://{name}", ansible_inventory=inventory())
+        name: testinfra.get_host(f"ansible://{name}", ansible_inventory=molecule_inventory())
         for name in MEMBERS
     }
-
-
-@pytest.fixture(scope="session")
-def converge() -> Callable[..., Run]:
-    """Run converge.yml on the scenario's hosts, with extra variables, through mitogen's
-    strategy as `keelson deploy` does."""
-
-    def run(**extra_vars: Any) -> Run:
-        arguments = ["-e", json.dumps(extra_vars)] if extra_vars else []
-        return run_playbook(
-            ["-i", inventory(), *arguments, str(CONVERGE)],
-            os.environ,
-            timeout=900,
-            mitogen_hosts=MEMBERS,
-        )
-
-    return run
