@@ -3,6 +3,7 @@ one line and an exit code (a traceback only with --debug)."""
 
 import argparse
 import getpass
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ from keelson.runner import run_playbook
 
 # An error keelson has no name for (a bug): one line, and this code (EX_SOFTWARE).
 UNEXPECTED_EXIT_CODE = 70
+# What a shell reports for a program that SIGPIPE ended (128 + 13): the reader of its output left.
+SIGPIPE_EXIT_CODE = 141
 
 
 def _progress(message: str) -> None:
@@ -520,6 +523,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("keelson: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`keelson runs show ID | head`): stop quietly, as a program
+        # killed by SIGPIPE does, and keep Python from failing again on its final flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT_CODE
     except Exception as exc:  # a bug, or a failure keelson does not know yet: one line too
         if args.debug:
             raise

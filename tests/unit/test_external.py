@@ -3,6 +3,8 @@ past its timeout or missing, and an error keelson has no name for (a traceback o
 --debug). The programs here really run (sleep, a missing name)."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,19 @@ def test_an_unexpected_error_is_one_line_with_the_run_id(
     monkeypatch.setattr(args, "debug", True)
     with pytest.raises(RuntimeError):
         cli.main(["--debug", "doctor"])
+
+
+def test_output_into_a_closed_pipe_ends_quietly() -> None:
+    """`keelson runs show ID | head`: once the reader is gone, keelson stops with the shell's
+    SIGPIPE status and says nothing (it printed an unexpected BrokenPipeError before)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keelson", "doctor"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # before keelson has printed its first line (it is still importing)
+    _, err = proc.communicate(timeout=120)
+    assert err == ""
+    assert proc.returncode == cli.SIGPIPE_EXIT_CODE
