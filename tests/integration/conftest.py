@@ -30,19 +30,22 @@ class Run:
     err: str
 
     @property
-    def record(self) -> dict[str, object]:
-        """run.json of the playbook run this command made (the last one it printed)."""
+    def run_dir(self) -> Path:
+        """The directory of the playbook run this command made (the last one it printed)."""
         found = re.findall(r"artifacts: (\S+)", self.out)
         assert found, f"no run record in output:\n{self.out}\n{self.err}"
-        data: dict[str, object] = json.loads((Path(found[-1]) / "run.json").read_text())
+        return Path(found[-1])
+
+    @property
+    def record(self) -> dict[str, object]:
+        """run.json of that run."""
+        data: dict[str, object] = json.loads((self.run_dir / "run.json").read_text())
         return data
 
     @property
     def ansible_output(self) -> str:
         """Ansible's own output of that run (every task header, in order)."""
-        found = re.findall(r"artifacts: (\S+)", self.out)
-        assert found, f"no run record in output:\n{self.out}\n{self.err}"
-        outputs = list((Path(found[-1]) / "artifacts").glob("*/stdout"))
+        outputs = list((self.run_dir / "artifacts").glob("*/stdout"))
         assert len(outputs) == 1, outputs
         return outputs[0].read_text(errors="replace")
 

@@ -52,14 +52,6 @@ relinked:
   description: The links that were made or changed (the including role restarts its service).
   type: list
   elements: str
-downloaded:
-  description: The cached files that were downloaded.
-  type: list
-  elements: str
-unpacked:
-  description: The install directories that were unpacked.
-  type: list
-  elements: str
 """
 
 _CHUNK = 1024 * 1024
@@ -79,8 +71,6 @@ class _Installer:
         self.check = module.check_mode
         self.diffs: list[dict[str, str]] = []
         self.relinked: list[str] = []
-        self.downloaded: list[str] = []
-        self.unpacked: list[str] = []
         self.changed = False
 
     def note(self, header: str, before: str, after: str) -> None:
@@ -118,7 +108,6 @@ class _Installer:
             self.note(
                 dest, f"sha256 {have}" if have else "absent", f"sha256 {want} from {item['url']}"
             )
-            self.downloaded.append(dest)
             if self.check:
                 return
             self._download(item, dest, want, mode)
@@ -129,8 +118,8 @@ class _Installer:
         try:
             digest = hashlib.sha256()
             try:
-                response = open_url(item["url"], timeout=self.module.params["timeout"])
                 with os.fdopen(handle, "wb") as out:
+                    response = open_url(item["url"], timeout=self.module.params["timeout"])
                     for block in iter(lambda: response.read(_CHUNK), b""):
                         digest.update(block)
                         out.write(block)
@@ -157,7 +146,6 @@ class _Installer:
         if os.path.exists(os.path.join(target, first)):
             return
         self.note(target, "not unpacked", f"unpacked from {item['cached_file']}")
-        self.unpacked.append(target)
         if self.check:
             return
         partial = tempfile.mkdtemp(prefix=f".{item['name']}-", dir=os.path.dirname(target))
@@ -224,8 +212,6 @@ def main() -> None:
     module.exit_json(
         changed=installer.changed,
         relinked=installer.relinked,
-        downloaded=installer.downloaded,
-        unpacked=installer.unpacked,
         diff=installer.diffs,
     )
 
