@@ -1,8 +1,13 @@
 """mitogen's linear strategy under a path of the project's own (ansible.cfg's strategy_plugins and
 the molecule configuration name this directory, not the virtualenv's site-packages): one
 persistent Python per host instead of a module upload per task. Needs mitogen installed; keelson
-picks this strategy only when it is (KEELSON_MITOGEN=0 runs plain Ansible)."""
+picks this strategy only when it is (KEELSON_MITOGEN=0 runs keelson_linear, plain Ansible). The
+Jinja plugins are loaded before each fork (keelson.prefork)."""
 
-from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule
+from ansible_mitogen.plugins.strategy.mitogen_linear import StrategyModule as MitogenLinear
 
-__all__ = ["StrategyModule"]
+from keelson.prefork import PreforkMixin
+
+
+class StrategyModule(PreforkMixin, MitogenLinear):
+    pass

@@ -341,11 +341,12 @@ class ProgressRenderer:
 
 def strategy() -> str:
     """The Ansible strategy runs use: mitogen_linear when mitogen is installed (one persistent
-    Python per host instead of a module upload per task: about twice as fast), plain linear
-    when it is not or KEELSON_MITOGEN=0 asks for plain Ansible."""
+    Python per host instead of a module upload per task: about twice as fast), keelson_linear
+    (Ansible's own linear) when it is not or KEELSON_MITOGEN=0 asks for plain Ansible. Both
+    load the Jinja plugins before Ansible forks its workers (keelson.prefork)."""
     if os.environ.get("KEELSON_MITOGEN", "1") == "0":
-        return "linear"
-    return "mitogen_linear" if importlib.util.find_spec("ansible_mitogen") else "linear"
+        return "keelson_linear"
+    return "mitogen_linear" if importlib.util.find_spec("ansible_mitogen") else "keelson_linear"
 
 
 def _ansible_env(chosen_strategy: str) -> dict[str, str]:

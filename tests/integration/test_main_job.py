@@ -327,7 +327,7 @@ def test_second_run_with_plain_ansible_changes_nothing(lab: Path) -> None:
         env={"KEELSON_MITOGEN": "0"},
     )
     assert run.code == 0, run.err
-    assert run.record["strategy"] == "linear"
+    assert run.record["strategy"] == "keelson_linear"
     stats = run.record["stats"]
     assert isinstance(stats, dict)
     assert stats["changed"] == {}, stats["changed"]
