@@ -342,14 +342,18 @@ def test_check_diff_reports_no_drift_then_finds_a_hand_edit(lab: Path) -> None:
     docker_exec(
         "node2", "sh", "-c", "echo 'server rogue.example.org iburst' >> /etc/chrony/chrony.conf"
     )
+    # A base package removed by hand (its configuration files stay: dpkg's "config-files"
+    # state, which keelson_apt's fast path must not take for installed).
+    docker_exec("node2", "apt-get", "remove", "--yes", "--quiet", "logrotate")
     # The whole cluster was just found clean: the operator checks the edited host again.
     drift = keelson("deploy", "-i", str(lab), "--check", "--diff", "--limit", "node2")
     assert drift.code == 10, drift.out + drift.err
     assert "drift: node2: common : Configure chrony's NTP servers: /etc/chrony/chrony.conf" in (
         drift.out
     )
+    assert "drift: node2: common : Install base packages" in drift.out
     assert one_error_line(drift).startswith(
-        "keelson: error: drift: 2 task results would change on node2"
+        "keelson: error: drift: 3 task results would change on node2"
     )
     assert "drift: node2: common : Restart chrony" in drift.out  # the handler it would notify
     assert "-server rogue.example.org iburst" in drift.out
@@ -358,6 +362,10 @@ def test_check_diff_reports_no_drift_then_finds_a_hand_edit(lab: Path) -> None:
     fix = keelson("deploy", "-i", str(lab), "--limit", "node2", "--tags", "common")
     assert fix.code == 0, fix.err
     assert "rogue" not in docker_exec("node2", "cat", "/etc/chrony/chrony.conf").stdout
+    status = docker_exec(
+        "node2", "dpkg-query", "--show", "--showformat=${db:Status-Status}", "logrotate"
+    )
+    assert status.stdout == "installed"
 
 
 KUBEADM_KUBELET_CONFIG = "/var/lib/kubelet/config.yaml"

@@ -1,0 +1,58 @@
+"""keelson_apt's fast path (plugins/action/keelson_apt.py) decides from dpkg-query alone only
+when every package asked for is plainly installed; anything else goes to ansible.builtin.apt.
+(The path through apt on real hosts: molecule's converges and the lab's drift test, which
+removes a package by hand.)"""
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "action" / "keelson_apt.py"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("keelson_apt", PLUGIN)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+keelson_apt = _load()
+
+QUERY_OUTPUT = """\
+chrony installed
+logrotate config-files
+haproxy half-configured
+kmod installed
+"""
+
+
+def test_only_packages_in_the_installed_state_count_as_installed() -> None:
+    # A package removed by hand keeps its configuration files: it is not installed.
+    assert keelson_apt.installed(QUERY_OUTPUT) == {"chrony", "kmod"}
+    assert keelson_apt.installed("") == set()
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        ({"name": ["chrony", "kmod"], "state": "present", "update_cache": 1}, ["chrony", "kmod"]),
+        ({"name": "chrony,kmod"}, ["chrony", "kmod"]),  # apt's default state is present
+        ({"pkg": ["haproxy"]}, ["haproxy"]),
+        ({"name": ["etcd-server"], "state": "latest"}, None),  # latest must ask apt
+        ({"name": ["etcd-server"], "state": "absent"}, None),
+        ({"name": ["etcd-server=3.4.23-4"]}, None),  # a version pin
+        ({"name": ["etcd*"]}, None),
+        ({"deb": "/tmp/x.deb"}, None),
+        ({"name": ["chrony"], "upgrade": "dist"}, None),
+        ({"name": []}, None),
+        ({"update_cache": True}, None),
+    ],
+)
+def test_the_fast_path_takes_plain_names_to_keep_present_only(
+    args: dict[str, object], names: list[str] | None
+) -> None:
+    assert keelson_apt.requested(args) == names
