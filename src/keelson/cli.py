@@ -111,7 +111,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     if args.diff and not args.check:
         _progress("--diff without --check shows what changes while it changes it")
     inv = inventory.resolve(args.inventory)
-    inventory.validate(inv)
+    inventory.parse(inv)
     result = run_playbook(
         "site.yml",
         inv,
@@ -121,6 +121,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         check=args.check,
         diff=args.diff,
     )
+    inventory.raise_if_refused(inv, result)
     result.raise_for_failure()
     if args.check:
         changed = result.changed_tasks

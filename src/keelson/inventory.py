@@ -1,8 +1,9 @@
 """Inventory loading and validation, before anything touches a host.
 
 The rules live in one place, the preflight role (`tasks/inventory.yml`); `validate` runs them on
-the controller through playbooks/validate-inventory.yml, so `keelson inventory validate` and a
-plain `ansible-playbook site.yml` refuse exactly the same inventories.
+the controller through playbooks/validate-inventory.yml, and site.yml runs them as its first task
+(where `keelson deploy` takes them from: one run instead of two), so `keelson inventory validate`,
+`keelson deploy` and a plain `ansible-playbook site.yml` refuse exactly the same inventories.
 """
 
 import json
@@ -14,7 +15,7 @@ from pathlib import Path
 from keelson import external
 from keelson.errors import InventoryError, RunFailed
 from keelson.paths import project_root
-from keelson.runner import run_playbook
+from keelson.runner import RunResult, run_playbook
 
 
 def resolve(path: str) -> Path:
@@ -73,11 +74,31 @@ def _parse_error(stderr: str, inventory: Path) -> str:
     return f"{inventory}: cannot be parsed: {lines[-1] if lines else 'unknown error'}"
 
 
-def validate(inventory: Path) -> dict[str, list[str]]:
-    """Parse INVENTORY and run the preflight inventory rules; return its groups."""
+# The preflight's check of the inventory alone (roles/preflight/tasks/inventory.yml), the first
+# task site.yml runs (on the controller; no host is contacted before it, and nothing changes
+# until it passed): a run that fails there was refused for its inventory.
+INVENTORY_CHECK = "Check groups, host names, addresses and every role variable of the inventory"
+
+
+def parse(inventory: Path) -> dict[str, list[str]]:
+    """Group -> hosts of INVENTORY, refused when it cannot be parsed or has no host."""
     groups = load_groups(inventory)
     if not groups.get("all"):
         raise InventoryError(f"{inventory}: defines no hosts")
+    return groups
+
+
+def raise_if_refused(inventory: Path, result: RunResult) -> None:
+    """InventoryError (exit 3: nothing changed) when RESULT failed in the inventory check."""
+    first = result.failures[0] if result.failures else None
+    if first is not None and INVENTORY_CHECK in first.task:
+        raise InventoryError(f"{inventory}: {first.message}")
+
+
+def validate(inventory: Path) -> dict[str, list[str]]:
+    """Parse INVENTORY and run the preflight inventory rules; return its groups. (`keelson
+    deploy` runs the same rules as the first task of site.yml instead: raise_if_refused.)"""
+    groups = parse(inventory)
     result = run_playbook("validate-inventory.yml", inventory, kind="validate", quiet=True)
     try:
         result.raise_for_failure()

@@ -5,10 +5,20 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from keelson.errors import InventoryError
-from keelson.inventory import load_groups, resolve, validate
+from keelson.inventory import (
+    INVENTORY_CHECK,
+    load_groups,
+    raise_if_refused,
+    resolve,
+    validate,
+)
 from keelson.paths import project_root
+from keelson.runner import Failure, RunResult
+
+ROLES = project_root() / "roles"
 
 GOOD = """\
 all:
@@ -86,3 +96,18 @@ def test_misspelled_variable_fails_with_a_suggestion(tmp_path: Path) -> None:
         validate(inv)
     assert "unknown variable 'containerd_sandbox_imgae'" in str(err.value)
     assert "did you mean 'containerd_sandbox_image'" in str(err.value)
+
+
+def _failed_in(task: str) -> RunResult:
+    failure = Failure(host="node1", task=task, message="all hosts: unknown variable 'x'")
+    return RunResult("id", Path("/runs/id"), 2, "failed", {}, [failure], [], 1.0)
+
+
+def test_a_deploy_that_failed_in_the_inventory_check_was_refused_for_its_inventory() -> None:
+    # keelson deploy takes site.yml's first task as the inventory check (no separate run): the
+    # name it looks for must be that task's, or refusals would exit 4 instead of 3.
+    tasks = yaml.safe_load((ROLES / "preflight" / "tasks" / "inventory.yml").read_text())
+    assert INVENTORY_CHECK in tasks[0]["name"]
+    with pytest.raises(InventoryError, match=r"^/inv: all hosts: unknown variable 'x'$"):
+        raise_if_refused(Path("/inv"), _failed_in(f"preflight : {tasks[0]['name']}"))
+    raise_if_refused(Path("/inv"), _failed_in("common : Install base packages"))
