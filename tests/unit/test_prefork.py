@@ -1,8 +1,10 @@
 """The strategies keelson runs load Ansible's Jinja plugins in the main process before each fork
-(keelson.prefork): a worker forked after that templates without executing a plugin's source."""
+(keelson.prefork): a worker forked after that templates without executing a plugin's source;
+mitogen's module scans compile each module_utils source once per run."""
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -10,7 +12,7 @@ from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import PluginLoader, filter_loader, test_loader
 from ansible.template import Templar, trust_as_template
 
-from keelson.prefork import PreforkMixin, load_jinja_plugins
+from keelson.prefork import PreforkMixin, compile_module_utils_once, load_jinja_plugins
 
 TEMPLATE = "{{ [2, 1, 2] | unique | to_json }}{{ 'a' is match('a') }}"
 
@@ -67,3 +69,22 @@ def test_the_strategy_mixin_loads_before_queueing_each_task() -> None:
     with mock.patch("keelson.prefork.load_jinja_plugins", lambda: calls.append("loaded")):
         assert Warm()._queue_task("host", "task", {}, None) == "result"
     assert calls == ["loaded", "queued"]
+
+
+def test_mitogen_scans_find_the_same_module_utils_compiling_each_source_once() -> None:
+    from ansible import module_utils, modules
+    from ansible_mitogen import module_finder
+
+    search = (str(Path(module_utils.__file__).parent),)
+    stat, copy = (str(Path(modules.__file__).parent / f"{m}.py") for m in ("stat", "copy"))
+    before = [module_finder.scan("stat", stat, search), module_finder.scan("copy", copy, search)]
+    compile_module_utils_once(module_finder)
+    try:
+        after = [module_finder.scan("stat", stat, search), module_finder.scan("copy", copy, search)]
+        cached = module_finder.compile.cache_info()  # type: ignore[attr-defined]
+    finally:
+        del module_finder.compile  # type: ignore[attr-defined]
+    assert after == before
+    assert any(name.endswith("module_utils.basic") for name, _, _ in after[0])
+    # copy imports basic and most of what stat imports: those came from the cache.
+    assert cached.hits >= len(after[0]) - 1
