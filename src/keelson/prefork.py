@@ -11,6 +11,7 @@ cache, and the next fork loads it again."""
 
 import builtins
 import functools
+import gc
 from types import CodeType, ModuleType
 from typing import Any
 
@@ -25,11 +26,18 @@ def load_jinja_plugins() -> None:
 
 
 class PreforkMixin:
-    """Put before a strategy class: loads the Jinja plugins before each worker is forked."""
+    """Put before a strategy class: loads the Jinja plugins before each worker is forked, and
+    forks it with the main process's objects frozen out of the garbage collector's reach: a
+    worker's collections would otherwise walk (and so copy, page by page) the whole heap it
+    shares with the main process."""
 
     def _queue_task(self, host: Any, task: Any, task_vars: Any, play_context: Any) -> Any:
         load_jinja_plugins()
-        return super()._queue_task(host, task, task_vars, play_context)  # type: ignore[misc]
+        gc.freeze()
+        try:
+            return super()._queue_task(host, task, task_vars, play_context)  # type: ignore[misc]
+        finally:
+            gc.unfreeze()
 
 
 def compile_module_utils_once(module_finder: ModuleType) -> None:

@@ -2,6 +2,7 @@
 (keelson.prefork): a worker forked after that templates without executing a plugin's source;
 mitogen's module scans compile each module_utils source once per run."""
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,12 +56,13 @@ def test_a_worker_forked_before_it_loads_every_plugin_itself() -> None:
     assert _template_in_a_forked_worker(loading_refused=False) == 0
 
 
-def test_the_strategy_mixin_loads_before_queueing_each_task() -> None:
+def test_the_strategy_mixin_loads_and_freezes_the_heap_while_it_forks_each_worker() -> None:
     calls: list[str] = []
 
     class Strategy:
         def _queue_task(self, *args: object) -> str:
-            calls.append("queued")
+            # Where Ansible forks the worker: the main process's objects are frozen.
+            calls.append(f"queued, {gc.get_freeze_count() > 0 and 'frozen'}")
             return "result"
 
     class Warm(PreforkMixin, Strategy):
@@ -68,7 +70,9 @@ def test_the_strategy_mixin_loads_before_queueing_each_task() -> None:
 
     with mock.patch("keelson.prefork.load_jinja_plugins", lambda: calls.append("loaded")):
         assert Warm()._queue_task("host", "task", {}, None) == "result"
-    assert calls == ["loaded", "queued"]
+    assert calls == ["loaded", "queued, frozen"]
+    # ...and collected again in the main process once the worker runs.
+    assert gc.get_freeze_count() == 0
 
 
 def test_mitogen_scans_find_the_same_module_utils_compiling_each_source_once() -> None:
