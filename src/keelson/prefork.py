@@ -1,13 +1,16 @@
-"""What Ansible's main process loads before it forks a worker per host and task, so that every
-worker inherits it instead of loading it again.
+"""What Ansible's main process does before it forks a worker per host and task, so that no
+worker repeats work the main process can do once (each found in a profile of a no-op re-run of
+the lab, docs/development.md):
 
-Ansible loads its Jinja filter and test plugins lazily, on the first template that names one,
-and caches them in the process that did: the worker, which exits after its task. So each worker
-executed the source of every filter and test plugin again (a third of the workers' CPU in a
-profiled no-op re-run of the lab, docs/development.md). The strategies keelson runs
-(plugins/strategy) load them in the main process before each fork; once loaded, the call costs
-a dictionary lookup. A plugin directory added later (a role's filter_plugins) empties Ansible's
-cache, and the next fork loads it again."""
+- Ansible loads its Jinja filter and test plugins lazily, on the first template that names one,
+  and caches them in the process that did: the worker, which exits after its task. So each
+  worker executed the source of every filter and test plugin again (a third of the workers'
+  CPU). The strategies keelson runs (plugins/strategy) load them in the main process before each
+  fork; once loaded, the call costs a dictionary lookup. A plugin directory added later (a
+  role's filter_plugins) empties Ansible's cache, and the next fork loads it again.
+- Each worker is forked with the main process's heap frozen out of the garbage collector's reach.
+- mitogen's module scans compile each module_utils source once per run (compile_module_utils_once).
+"""
 
 import builtins
 import functools
