@@ -3,24 +3,14 @@ when every package asked for is plainly installed; anything else goes to ansible
 (The path through apt on real hosts: molecule's converges and the lab's drift test, which
 removes a package by hand.)"""
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from role_plugins import load_plugin
 
-PLUGIN = Path(__file__).resolve().parents[2] / "plugins" / "action" / "keelson_apt.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("keelson_apt", PLUGIN)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-keelson_apt = _load()
+keelson_apt = load_plugin(
+    Path(__file__).resolve().parents[2] / "plugins" / "action" / "keelson_apt.py"
+)
 
 QUERY_OUTPUT = """\
 chrony installed
