@@ -1,0 +1,60 @@
+"""keelson_probe (plugins/modules/keelson_probe.py) run for real by Ansible on this machine
+(connection local): files, paths and commands read in one task, missing ones reported rather
+than failing, nothing changed in a normal run or in check mode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def probe(args: dict[str, Any], tmp_path: Path, *flags: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}",
+         "-m", "keelson_probe", "-a", json.dumps(args), *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+             "ANSIBLE_STDOUT_CALLBACK": "json", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return result
+
+
+def test_reads_files_paths_and_commands_and_reports_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("alpha\n")
+    (tmp_path / "ro").mkdir()
+    args = {
+        "read": [str(tmp_path / "a.txt"), str(tmp_path / "missing.txt")],
+        "stat": [str(tmp_path / "ro"), str(tmp_path / "nowhere")],
+        "commands": {"echo": ["echo", "hi"], "false": ["false"], "ghost": ["no-such-binary-x"]},
+    }
+    for flags in ((), ("--check",)):
+        result = probe(args, tmp_path, *flags)
+        assert result["changed"] is False
+        assert result["files"] == {
+            str(tmp_path / "a.txt"): "alpha\n",
+            str(tmp_path / "missing.txt"): None,
+        }
+        assert result["paths"][str(tmp_path / "ro")]["exists"] is True
+        assert result["paths"][str(tmp_path / "nowhere")] == {"exists": False, "writeable": False}
+        commands = result["commands"]
+        assert (commands["echo"]["rc"], commands["echo"]["stdout"]) == (0, "hi\n")
+        assert commands["false"]["rc"] == 1
+        assert commands["ghost"]["rc"] == 127
+        assert "no-such-binary-x" in commands["ghost"]["stderr"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".ansible") == ["a.txt", "ro"]
+
+
+def test_refuses_a_command_that_is_not_an_argv(tmp_path: Path) -> None:
+    result = probe({"commands": {"shell": "echo hi"}}, tmp_path)
+    assert result.get("failed") is True
+    assert "is not a list of strings" in result["msg"]
