@@ -348,9 +348,10 @@ def test_check_diff_reports_no_drift_then_finds_a_hand_edit(lab: Path) -> None:
     # The whole cluster was just found clean: the operator checks the edited host again.
     drift = keelson("deploy", "-i", str(lab), "--check", "--diff", "--limit", "node2")
     assert drift.code == 10, drift.out + drift.err
-    assert "drift: node2: common : Configure chrony's NTP servers: /etc/chrony/chrony.conf" in (
-        drift.out
-    )
+    assert (
+        "drift: node2: common : Configure chrony's NTP servers and chronyd's command line options:"
+        " /etc/chrony/chrony.conf"
+    ) in drift.out
     assert "drift: node2: common : Install base packages" in drift.out
     assert one_error_line(drift).startswith(
         "keelson: error: drift: 3 task results would change on node2"
@@ -414,8 +415,8 @@ def test_the_kubelet_configuration_in_force_is_the_roles(lab: Path) -> None:
     drift = keelson("deploy", "-i", str(lab), "--check", "--diff", "--limit", "node2")
     assert drift.code == 10, drift.out + drift.err
     assert (
-        f"drift: node2: kube_node : Remove kubelet drop-ins the role did not write: {dropin}"
-        in (drift.out)
+        "drift: node2: kube_node : Write the kubelet's directories, configuration, unit and"
+        f" drop-in: {dropin}" in drift.out
     ), drift.out
     fix = keelson("deploy", "-i", str(lab), "--limit", "node2", "--tags", "kube_node")
     assert fix.code == 0, fix.out[-3000:] + fix.err
