@@ -1,11 +1,16 @@
 """Load a plugin module (a role's filter plugins, the project's plugins/) by path, as Ansible
-does, for unit tests."""
+does, or run one of the project's modules on this machine, for unit tests."""
 
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-ROLES = Path(__file__).resolve().parents[2] / "roles"
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = ROOT / "roles"
 
 
 def load_plugin(path: Path) -> ModuleType:
@@ -19,3 +24,21 @@ def load_plugin(path: Path) -> ModuleType:
 
 def load_filter_plugin(role: str, module: str) -> ModuleType:
     return load_plugin(ROLES / role / "filter_plugins" / f"{module}.py")
+
+
+def run_module(module: str, args: dict[str, Any], home: Path, *flags: str) -> dict[str, Any]:
+    """The result of MODULE (plugins/modules) run with ARGS by Ansible on localhost (connection
+    local, the project's ansible.cfg, HOME at HOME), read from Ansible's json callback."""
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
+         "-e", f"ansible_python_interpreter={sys.executable}",
+         "-m", module, "-a", json.dumps(args), *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+             "ANSIBLE_STDOUT_CALLBACK": "json", "PATH": "/usr/bin:/bin", "HOME": str(home)},
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    return result

@@ -5,15 +5,13 @@ removed paths are reported; a second run changes nothing; check mode reports wit
 from __future__ import annotations
 
 import grp
-import json
 import os
 import pwd
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from role_plugins import run_module
+
 OWNER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
 
@@ -23,19 +21,7 @@ def run(files: list[dict[str, Any]], tmp_path: Path, *flags: str) -> dict[str, A
     for entry in files:
         entry.setdefault("owner", OWNER)
         entry.setdefault("group", GROUP)
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
-         "-e", f"ansible_python_interpreter={sys.executable}",
-         "-m", "keelson_files", "-a", json.dumps({"files": files}), *flags],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-             "ANSIBLE_STDOUT_CALLBACK": "json", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-    )  # fmt: skip
-    result: dict[str, Any] = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    return result
+    return run_module("keelson_files", {"files": files}, tmp_path, *flags)
 
 
 def layout(tmp_path: Path) -> list[dict[str, Any]]:

@@ -4,29 +4,14 @@ than failing, nothing changed in a normal run or in check mode."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from role_plugins import run_module
 
 
 def probe(args: dict[str, Any], tmp_path: Path, *flags: str) -> dict[str, Any]:
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible"), "localhost", "-c", "local",
-         "-e", f"ansible_python_interpreter={sys.executable}",
-         "-m", "keelson_probe", "-a", json.dumps(args), *flags],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-             "ANSIBLE_STDOUT_CALLBACK": "json", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-    )  # fmt: skip
-    result: dict[str, Any] = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
-    return result
+    return run_module("keelson_probe", args, tmp_path, *flags)
 
 
 def test_reads_files_paths_and_commands_and_reports_what_is_missing(tmp_path: Path) -> None:
