@@ -162,6 +162,10 @@ def lab_secrets(lab_name: str, nodes: list[str], inv: Path) -> dict[str, str]:
         data = re.search(r"client-key-data: (\S+)", admin.read_text())
         if data:
             found["admin kubeconfig client key"] = data.group(1)[100:160]
+    encryption = inv / "credentials" / "kubernetes" / "encryption-config.yaml"
+    if encryption.is_file():
+        for i, secret in enumerate(re.findall(r"secret: (\S+)", encryption.read_text())):
+            found[f"Secrets encryption key {i}"] = secret
     return found
 
 
