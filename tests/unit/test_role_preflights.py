@@ -4,6 +4,7 @@ local: the tasks only read facts and variables)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +17,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def preflight(
-    role: str, variables: dict[str, Any], tmp_path: Path, groups: dict[str, Any] | None = None
+    role: str,
+    variables: dict[str, Any],
+    tmp_path: Path,
+    groups: dict[str, Any] | None = None,
+    tasks_from: str = "preflight",
 ) -> str:
-    """Output of the ROLE's tasks/preflight.yml on localhost with VARIABLES set; must fail. The
-    inventory's etcd group holds localhost and ghost; GROUPS adds groups (or replaces it)."""
+    """Output of the ROLE's tasks/preflight.yml (or TASKS_FROM) on localhost with VARIABLES set;
+    must fail. The inventory's etcd group holds localhost and ghost; GROUPS adds groups (or
+    replaces it)."""
     playbook = tmp_path / "preflight.yml"
     playbook.write_text(
         yaml.safe_dump(
@@ -34,7 +40,7 @@ def preflight(
                             "name": "Preflight of the role",
                             "ansible.builtin.include_role": {
                                 "name": role,
-                                "tasks_from": "preflight",
+                                "tasks_from": tasks_from,
                             },
                         }
                     ],
@@ -273,3 +279,23 @@ def test_every_problem_is_listed_in_one_refusal(
     for problem in expected:
         assert problem in text, f"{problem!r} not in:\n{text}"
     assert text.count("FAILED!") == 1, text
+
+
+def test_a_restore_without_room_beside_the_data_is_refused(tmp_path: Path) -> None:
+    """A member whose file system cannot hold twice the snapshot is refused before anything is
+    restored or stopped: a real df of this machine against a sparse 8 TiB snapshot."""
+    snapshot = tmp_path / "etcd-big.db"
+    with snapshot.open("wb") as f:
+        f.truncate(2**43)
+    data_dir = tmp_path / "etcd"
+    variables = {
+        "etcd_backup_verified_snapshot": {"db": str(snapshot)},
+        "etcd_data_dir": str(data_dir),
+    }
+    text = preflight("etcd", variables, tmp_path, tasks_from="restore_room")
+    assert re.search(
+        rf"localhost has [0-9.]+ MiB free beside {data_dir} and needs 16777216.0 MiB"
+        r" \(twice the snapshot\) to restore it; free some space, then run again\."
+        r" Nothing was stopped\.",
+        text,
+    ), text
