@@ -239,6 +239,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
             "reset",
         ),
         assume_yes=args.yes,
+        backup=not args.no_backup,
     )
     return 0
 
@@ -413,6 +414,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_reset = sub.add_parser("reset", help="tear Kubernetes down on every host of the inventory")
     p_reset.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     p_reset.add_argument("--yes", action="store_true", help="do not ask before resetting")
+    p_reset.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="do not take an etcd backup first (by default nothing is reset without one)",
+    )
     p_reset.set_defaults(func=cmd_reset)
 
     p_kubeconfig = sub.add_parser(

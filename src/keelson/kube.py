@@ -89,11 +89,12 @@ def remove_node(inv: Path, node: str, confirm: Confirm, assume_yes: bool = False
     ).raise_for_failure()
 
 
-def reset(inv: Path, confirm: Confirm, assume_yes: bool = False) -> None:
-    """Tear Kubernetes down on every host of INV (playbooks/reset.yml)."""
+def reset(inv: Path, confirm: Confirm, assume_yes: bool = False, backup: bool = True) -> None:
+    """Tear Kubernetes down on every host of INV (playbooks/reset.yml), after an etcd backup
+    unless BACKUP is false."""
     inventory.validate(inv)
     if not assume_yes and not confirm():
         raise UsageError("reset not confirmed: nothing was changed")
     run_playbook(
-        "reset.yml", inv, kind="reset", extravars={"reset_confirm": True}
+        "reset.yml", inv, kind="reset", extravars={"reset_confirm": True, "reset_backup": backup}
     ).raise_for_failure()
