@@ -462,18 +462,22 @@ def groups_for(nodes: int, control_planes: int = 1) -> dict[str, list[str]]:
     names = [f"node{i}" for i in range(1, nodes + 1)]
     # etcd runs on control-plane hosts only: three of them when there are three, else node1.
     etcd = names[:3] if control_planes >= 3 else names[:1]
+    workers = names[control_planes:] or names[:1]
+    outside_etcd = [n for n in workers if n not in etcd] or [n for n in names if n not in etcd]
     return {
         "etcd": etcd,
         "kube_control_plane": names[:control_planes],
         # Workers: the hosts after the control planes; a lab of control planes only schedules
         # its workloads on node1.
-        "kube_node": names[control_planes:] or names[:1],
+        "kube_node": workers,
         "ceph_mon": names[: min(3, nodes)],
         "ceph_mgr": names[:1],
         "ceph_osd": names[: min(3, nodes)],
         "monitoring": names[:1],
-        # A host outside etcd, when there is one, keeps the etcd backups off the members.
-        "etcd_backup_store": [n for n in names if n not in etcd][-1:],
+        # The first worker outside etcd, when there is one, keeps the etcd backups off the
+        # members; the first, so that a scale-out (a later `lab up --nodes N+1`) leaves it where
+        # the backups are.
+        "etcd_backup_store": outside_etcd[:1],
     }
 
 

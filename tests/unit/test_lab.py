@@ -33,7 +33,13 @@ def test_three_nodes_layout() -> None:
     assert groups["kube_control_plane"] == ["node1"]
     assert groups["kube_node"] == ["node2", "node3"]
     assert groups["etcd"] == ["node1"]  # workers never run etcd
-    assert groups["etcd_backup_store"] == ["node3"]
+    assert groups["etcd_backup_store"] == ["node2"]
+
+
+def test_a_scale_out_leaves_the_backup_store_where_the_backups_are() -> None:
+    for nodes, control_planes in [(3, 1), (4, 3), (3, 2)]:
+        store = groups_for(nodes, control_planes)["etcd_backup_store"]
+        assert groups_for(nodes + 1, control_planes)["etcd_backup_store"] == store
 
 
 def test_ha_layout_puts_etcd_on_the_first_three_control_planes() -> None:
@@ -41,7 +47,7 @@ def test_ha_layout_puts_etcd_on_the_first_three_control_planes() -> None:
     assert groups["kube_control_plane"] == ["node1", "node2", "node3", "node4"]
     assert groups["kube_node"] == ["node5", "node6"]
     assert groups["etcd"] == ["node1", "node2", "node3"]
-    assert groups["etcd_backup_store"] == ["node6"]
+    assert groups["etcd_backup_store"] == ["node5"]
 
 
 def test_two_control_planes_keep_one_etcd_member() -> None:
