@@ -5,6 +5,7 @@ main job converges it, a second run changes nothing, and --check --diff reports 
 a host is edited by hand.
 """
 
+import base64
 import json
 import re
 import shutil
@@ -313,6 +314,164 @@ def test_pods_on_two_workers_reach_each_other_a_service_and_dns(lab: Path) -> No
     assert in_client(FETCH, "http://hello/healthz") == "200"
 
 
+CANARY = "keelson-canary-9f2c"
+PRIVILEGED_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: privileged}
+spec:
+  hostNetwork: true
+  containers: [{name: c, image: registry.invalid/c:1, securityContext: {privileged: true}}]
+"""
+BASELINE_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: baseline}
+spec:
+  containers: [{name: c, image: registry.invalid/c:1}]
+"""
+
+
+def anonymous_status(node: str, url: str) -> str:
+    """The HTTP status of a request without credentials from NODE."""
+    return docker_exec(node, "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", url).stdout
+
+
+def apiserver_args(lab: Path) -> list[str]:
+    """The command line of the running API server (its mirror pod)."""
+    pod = kubectl_json(lab, "get", "pod", "--namespace=kube-system", "kube-apiserver-node1")
+    return list(pod["spec"]["containers"][0]["command"])
+
+
+def apiserver_container(node: str) -> str:
+    return docker_exec(node, "crictl", "ps", "--name", "^kube-apiserver$", "-q").stdout.strip()
+
+
+def test_the_api_server_is_hardened(lab: Path) -> None:
+    """Secrets are ciphertext in etcd; anonymous requests are refused but for the health
+    endpoints, by the API server and by a kubelet; the audit log names a Secret's creation
+    without its content; Pod Security refuses a privileged pod and warns about a baseline one;
+    profiling is off; the key is 0600 on the controller and on the host."""
+    created = kubectl(
+        lab, "create", "secret", "generic", "canary", f"--from-literal=token={CANARY}"
+    )
+    assert created.returncode == 0, created.stderr
+    stored = docker_exec(
+        "node1",
+        "sh",
+        "-c",
+        "set -a; . /etc/etcd/etcdctl.env; set +a;"
+        " etcdctl get --print-value-only /registry/secrets/default/canary",
+    )
+    assert stored.stdout.startswith("k8s:enc:secretbox:v1:key-"), stored.stdout[:80]
+    assert CANARY not in stored.stdout
+
+    assert (
+        anonymous_status("node2", "https://node1:6443/api/v1/namespaces/default/secrets") == "401"
+    )
+    assert anonymous_status("node2", "https://node1:6443/version") == "401"
+    assert anonymous_status("node2", "https://node1:6443/readyz") == "200"
+    assert anonymous_status("node1", "https://node2:10250/pods") == "401"
+
+    audit = docker_exec("node1", "cat", "/var/log/kubernetes/audit/audit.log").stdout
+    events = [json.loads(line) for line in audit.splitlines() if '"canary"' in line]
+    creates = [
+        e for e in events if e["verb"] == "create" and e["objectRef"]["resource"] == "secrets"
+    ]
+    assert [e["level"] for e in creates] == ["Metadata"], events
+    encoded = base64.b64encode(CANARY.encode()).decode()
+    assert CANARY not in audit and encoded not in audit
+
+    refused = kubectl(lab, "apply", "--dry-run=server", "-f", "-", stdin=PRIVILEGED_POD)
+    assert refused.returncode != 0
+    assert 'violates PodSecurity "baseline:latest"' in refused.stderr, refused.stderr
+    warned = kubectl(lab, "apply", "--dry-run=server", "-f", "-", stdin=BASELINE_POD)
+    assert warned.returncode == 0, warned.stderr
+    assert 'would violate PodSecurity "restricted:latest"' in warned.stderr, warned.stderr
+
+    profiling = kubectl(lab, "get", "--raw", "/debug/pprof/")
+    assert profiling.returncode != 0 and "NotFound" in profiling.stderr, profiling.stderr
+    args = apiserver_args(lab)
+    assert "--kubelet-certificate-authority=/etc/kubernetes/pki/ca.crt" in args, args
+    for component in ("kube-controller-manager", "kube-scheduler"):
+        manifest = docker_exec("node1", "cat", f"/etc/kubernetes/manifests/{component}.yaml").stdout
+        assert "--profiling=false" in manifest, component
+
+    key = lab / "credentials" / "kubernetes" / "encryption-config.yaml"
+    assert key.stat().st_mode & 0o777 == 0o600
+    on_host = "/etc/kubernetes/apiserver/encryption-config.yaml"
+    assert docker_exec("node1", "stat", "-c", "%a", on_host).stdout.strip() == "600"
+
+
+def test_a_controller_without_the_secrets_key_is_refused_before_any_change(lab: Path) -> None:
+    """A controller that lost the encryption key (a fresh checkout), or holds another one (a stale
+    copy), would leave every Secret unreadable: the deploy refuses, naming the file, and the
+    API server's key stays as it was."""
+    key = lab / "credentials" / "kubernetes" / "encryption-config.yaml"
+    original = key.read_text()
+    on_host = "sha256sum /etc/kubernetes/apiserver/encryption-config.yaml"
+    before = docker_exec("node1", "sh", "-c", on_host).stdout
+    other = re.sub(r"secret: \S+", "secret: " + base64.b64encode(b"k" * 32).decode(), original)
+    try:
+        key.unlink()
+        lost = keelson("deploy", "-i", str(lab), "--tags", "kube_control_plane")
+        key.write_text(other)
+        stale = keelson("deploy", "-i", str(lab), "--tags", "kube_control_plane")
+    finally:
+        key.write_text(original)
+        key.chmod(0o600)
+    assert lost.code == 4, lost.out[-2000:] + lost.err
+    assert lost.err.count("\n") == 1, lost.err
+    assert f"encrypt Secrets with a key and this controller has no {key}" in lost.err, lost.err
+    assert stale.code == 4, stale.out[-2000:] + stale.err
+    assert f"encrypts Secrets with a key that {key} does not list" in stale.err, stale.err
+    assert "keelson credentials restore" in stale.err
+    assert docker_exec("node1", "sh", "-c", on_host).stdout == before
+    for run in (lost, stale):
+        assert run.record["stats"]["changed"] == {}, run.record["stats"]  # type: ignore[index]
+
+
+def kubelet_started(node: str) -> float:
+    """When the kubelet of NODE started, in seconds of the machine's monotonic clock (the lab
+    hosts share it, so two hosts' times compare)."""
+    show = docker_exec(
+        node, "systemctl", "show", "kubelet", "--property=ExecMainStartTimestampMonotonic"
+    )
+    return int(show.stdout.strip().split("=", 1)[1]) / 1e6
+
+
+def test_changed_settings_roll_to_the_running_kubelets_and_api_server(lab: Path) -> None:
+    """Settings changed in the inventory reach the running cluster one host at a time: the
+    kubelets restart node1, node2, node3 in turn (each node Ready before the next), then kubeadm's
+    stored configuration and the API server's static pod are written again and the API server
+    restarts with them."""
+    group_vars = lab / "group_vars" / "all.yml"
+    settings = yaml.safe_load(group_vars.read_text())
+    settings["kube_node_max_pods"] = 100
+    settings["kube_control_plane_audit_log"] = {
+        "max_age_days": 30,
+        "max_backups": 5,
+        "max_size_mb": 100,
+    }
+    group_vars.write_text(yaml.safe_dump(settings))
+    running = apiserver_container("node1")
+    before = [kubelet_started(n) for n in NODES]
+    run = keelson("deploy", "-i", str(lab), "--tags", "kube_node,kube_control_plane")
+    assert run.code == 0, run.out[-3000:] + run.err
+    after = [kubelet_started(n) for n in NODES]
+    assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
+    # One at a time: each restart came after the one before had its node Ready again.
+    assert after[0] + 1 < after[1] and after[1] + 1 < after[2], after
+    for node in kubectl_json(lab, "get", "nodes")["items"]:
+        assert node["status"]["capacity"]["pods"] == "100", node["metadata"]["name"]
+    assert node_readiness(lab) == dict.fromkeys(NODES, "True")
+    assert apiserver_container("node1") not in ("", running)
+    assert "--audit-log-maxbackup=5" in apiserver_args(lab)
+    stored = kubectl_json(lab, "get", "configmap", "--namespace=kube-system", "kubeadm-config")
+    extra_args = yaml.safe_load(stored["data"]["ClusterConfiguration"])["apiServer"]["extraArgs"]
+    assert {"name": "audit-log-maxbackup", "value": "5"} in extra_args, extra_args
+
+
 def test_second_run_with_plain_ansible_changes_nothing(lab: Path) -> None:
     """The deploy ran with mitogen's strategy; plain Ansible (what users of the roles without
     keelson run) must find the same hosts converged. The roles with a molecule scenario are
@@ -429,10 +588,10 @@ def test_the_kubelet_configuration_in_force_is_the_roles(lab: Path) -> None:
 
 
 def test_a_check_limited_to_the_backup_store_runs_and_finds_no_drift(lab: Path) -> None:
-    """node3 is the etcd backup store, whose authorized keys come from the members' tasks: a run
+    """node2 is the etcd backup store, whose authorized keys come from the members' tasks: a run
     limited to it leaves them as they are, says so, and checks the rest (it once failed on the
     members' missing facts)."""
-    check = keelson("deploy", "-i", str(lab), "--check", "--diff", "--limit", "node3")
+    check = keelson("deploy", "-i", str(lab), "--check", "--diff", "--limit", "node2")
     assert check.code == 0, check.out[-3000:] + check.err
     assert "no drift" in check.out
     said = "etcd_backup : Say that the members' keys were left as they are  ok=1"
@@ -558,6 +717,33 @@ def test_no_run_record_holds_a_secret(lab: Path) -> None:
     """Every run so far (refusals, deploys, check, scale, remove-node): no join token, certificate
     key, private key or admin client key in any output, event or artifact."""
     assert_records_hold_no_secret(lab_secrets(LAB, [*NODES, "node4"], lab))
+
+
+ETCDCTL = "set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl "
+
+
+def test_reset_backs_up_etcd_then_wipes_every_host(lab: Path) -> None:
+    """The last test of the cluster: `keelson reset` takes an etcd backup to the store before it
+    deletes anything (the snapshot holds every key the cluster had), then resets every host and
+    empties /registry. Its records hold no secret of the cluster it wiped."""
+    secrets = lab_secrets(LAB, [*NODES, "node4"], lab)
+    registry = "get --prefix --keys-only /registry"
+    keys = docker_exec("node1", "sh", "-c", ETCDCTL + registry).stdout.split()
+    assert "/registry/secrets/default/canary" in keys
+    store = "ls -1 /srv/etcd-backups"
+    before = set(docker_exec("node2", "sh", "-c", store).stdout.split())
+    run = keelson("reset", "-i", str(lab), "--yes")
+    assert run.code == 0, run.out[-3000:] + run.err
+    new = sorted(set(docker_exec("node2", "sh", "-c", store).stdout.split()) - before)
+    metadata = [n for n in new if n.endswith(".json")]
+    assert len(metadata) == 1 and f"{metadata[0][:-5]}.db.gz" in new, new
+    taken = json.loads(docker_exec("node2", "cat", f"/srv/etcd-backups/{metadata[0]}").stdout)
+    assert taken["total_keys"] >= len(keys), taken
+    assert docker_exec("node1", "sh", "-c", ETCDCTL + registry).stdout.strip() == ""
+    for node in NODES:
+        assert docker_exec(node, "test", "-e", "/etc/kubernetes/kubelet.conf").returncode != 0
+    assert not (lab / "credentials" / "admin.conf").exists()
+    assert_records_hold_no_secret(secrets)
 
 
 @pytest.mark.parametrize("lab_name", ["itest-down"])

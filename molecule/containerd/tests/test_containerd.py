@@ -1,9 +1,12 @@
 """Verify the containerd role on the molecule hosts: service, merged config, registries, crictl
 and a real container started from an image imported without any registry."""
 
+import os
 import tomllib
+from pathlib import Path
 
 import pytest
+from scenario_helpers import molecule_host, molecule_inventory, run_playbook
 
 IMAGE = "docker.io/keelson/test-busybox:latest"
 IMAGE_ARCHIVE = "/root/test-busybox.tar"
@@ -132,3 +135,67 @@ def test_container_runs(host):
     assert run.stdout.splitlines()[0] == "hello from busybox"
     # runc placed the container in a systemd scope, as SystemdCgroup = true makes it do for pods.
     assert f"/system.slice/keelson-verify-{name}.scope" in run.stdout
+
+
+# Last: the tests below converge again with other settings.
+HOSTS = ("containerd-host1", "containerd-host2", "containerd-host3")
+MARKER = "/run/keelson-containerd-restart-pending"
+FAIL_DROPIN = "/run/systemd/system/containerd.service.d/keelson-test-fail.conf"
+SCENARIO = Path(__file__).resolve().parents[1]
+
+
+def started(name):
+    """(start, active) of containerd on NAME: its monotonic clock is the machine's, shared by
+    every molecule host, so times of two hosts compare."""
+    show = molecule_host(name).check_output(
+        "systemctl show containerd --property=ExecMainStartTimestampMonotonic"
+        " --property=ActiveEnterTimestampMonotonic"
+    )
+    values = dict(line.split("=", 1) for line in show.splitlines())
+    start, active = "ExecMainStartTimestampMonotonic", "ActiveEnterTimestampMonotonic"
+    return int(values[start]), int(values[active])
+
+
+def converge(*extra):
+    return run_playbook(
+        ["-i", molecule_inventory(), str(SCENARIO / "converge.yml"), *extra], dict(os.environ)
+    )
+
+
+def test_a_change_restarts_one_host_at_a_time_and_a_host_that_fails_stops_the_roll():
+    """A configuration change restarts host1, host2, host3 in turn, each ready before the next
+    starts. A host whose containerd cannot restart stops the run, naming it: the hosts after it
+    keep their containerd and their pending restart, which the next run carries out."""
+    changed = "-e", "containerd_sandbox_image=registry.k8s.io/pause:3.10-rolled"
+    second = molecule_host(HOSTS[1])
+    before = {name: started(name) for name in HOSTS}
+    # containerd on host2 keeps running, but cannot start again.
+    second.run_expect([0], f"mkdir -p {FAIL_DROPIN.rsplit('/', 1)[0]}")
+    second.run_expect([0], f"printf '[Service]\\nExecStartPre=/bin/false\\n' > {FAIL_DROPIN}")
+    second.run_expect([0], "systemctl daemon-reload")
+    try:
+        stopped = converge(*changed)
+    finally:
+        second.run_expect([0], f"rm -f {FAIL_DROPIN} && systemctl daemon-reload")
+    assert stopped.rc != 0, stopped
+    assert f"-> {HOSTS[1]}" in stopped.text, stopped
+    assert "Unable to restart service containerd" in stopped.text, stopped
+    assert started(HOSTS[0]) != before[HOSTS[0]]
+    assert started(HOSTS[2]) == before[HOSTS[2]]
+    for name in HOSTS[1:]:
+        assert molecule_host(name).file(MARKER).exists, name
+    first_restart = started(HOSTS[0])
+
+    resumed = converge(*changed)
+    assert resumed.rc == 0, resumed
+    assert started(HOSTS[0]) == first_restart
+    assert started(HOSTS[2]) != before[HOSTS[2]]
+    assert started(HOSTS[1])[1] <= started(HOSTS[2])[0]
+
+    back = converge()
+    assert back.rc == 0, back
+    times = [started(name) for name in HOSTS]
+    # Each host was active again before the next one's containerd started.
+    assert times[0][1] <= times[1][0] and times[1][1] <= times[2][0], times
+    for name in HOSTS:
+        assert not molecule_host(name).file(MARKER).exists, name
