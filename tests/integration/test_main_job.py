@@ -32,6 +32,7 @@ from tests.integration.conftest import (
 )
 
 NODES = ("node1", "node2", "node3")
+ETCDCTL = "set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl "
 
 
 def copy_inventory(src: Path, dst: Path) -> Path:
@@ -356,15 +357,15 @@ def test_the_api_server_is_hardened(lab: Path) -> None:
         lab, "create", "secret", "generic", "canary", f"--from-literal=token={CANARY}"
     )
     assert created.returncode == 0, created.stderr
-    stored = docker_exec(
-        "node1",
-        "sh",
-        "-c",
-        "set -a; . /etc/etcd/etcdctl.env; set +a;"
-        " etcdctl get --print-value-only /registry/secrets/default/canary",
-    )
-    assert stored.stdout.startswith("k8s:enc:secretbox:v1:key-"), stored.stdout[:80]
-    assert CANARY not in stored.stdout
+    stored = subprocess.run(
+        ["docker", "exec", f"keelson-{LAB}-node1", "sh", "-c",
+         ETCDCTL + "get --print-value-only /registry/secrets/default/canary"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout  # fmt: skip
+    assert stored.startswith(b"k8s:enc:secretbox:v1:key-"), stored[:80]
+    assert CANARY.encode() not in stored
 
     assert (
         anonymous_status("node2", "https://node1:6443/api/v1/namespaces/default/secrets") == "401"
@@ -445,15 +446,13 @@ def test_changed_settings_roll_to_the_running_kubelets_and_api_server(lab: Path)
     kubelets restart node1, node2, node3 in turn (each node Ready before the next), then kubeadm's
     stored configuration and the API server's static pod are written again and the API server
     restarts with them."""
-    group_vars = lab / "group_vars" / "all.yml"
-    settings = yaml.safe_load(group_vars.read_text())
-    settings["kube_node_max_pods"] = 100
-    settings["kube_control_plane_audit_log"] = {
-        "max_age_days": 30,
-        "max_backups": 5,
-        "max_size_mb": 100,
+    # In files of their own: `lab up` owns group_vars/all.yml (and would put it back).
+    settings = {
+        "kube_node_max_pods": 100,
+        "kube_control_plane_audit_log": {"max_age_days": 30, "max_backups": 5, "max_size_mb": 100},
     }
-    group_vars.write_text(yaml.safe_dump(settings))
+    for group in ("kube_control_plane", "kube_node"):
+        (lab / "group_vars" / f"{group}.yml").write_text(yaml.safe_dump(settings))
     running = apiserver_container("node1")
     before = [kubelet_started(n) for n in NODES]
     run = keelson("deploy", "-i", str(lab), "--tags", "kube_node,kube_control_plane")
@@ -717,9 +716,6 @@ def test_no_run_record_holds_a_secret(lab: Path) -> None:
     """Every run so far (refusals, deploys, check, scale, remove-node): no join token, certificate
     key, private key or admin client key in any output, event or artifact."""
     assert_records_hold_no_secret(lab_secrets(LAB, [*NODES, "node4"], lab))
-
-
-ETCDCTL = "set -a; . /etc/etcd/etcdctl.env; set +a; etcdctl "
 
 
 def test_reset_backs_up_etcd_then_wipes_every_host(lab: Path) -> None:
