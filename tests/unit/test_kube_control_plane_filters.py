@@ -1,6 +1,6 @@
 """The kube_control_plane role's filters (roles/kube_control_plane/filter_plugins)."""
 
-from tests.unit.role_plugins import load_filter_plugin
+from role_plugins import load_filter_plugin
 
 keys = load_filter_plugin("kube_control_plane", "keelson_kube_control_plane").encryption_keys
 
