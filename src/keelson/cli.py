@@ -473,7 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
         "restore", help="restore every member from one snapshot (docs/runbooks/etcd-restore.md)"
     )
     p_restore.add_argument(
-        "--snapshot", required=True, help="snapshot name (see `etcd snapshots`) or NAME.db.gz path"
+        "--snapshot",
+        required=True,
+        help="snapshot name (see `etcd snapshots`) or a NAME.db.gz.enc path",
     )
     p_restore.add_argument("--yes", action="store_true", help="do not ask before restoring")
     etcd_sub.add_parser("status", help="members, leader, db size and the last backup")

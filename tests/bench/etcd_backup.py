@@ -71,7 +71,14 @@ def main() -> None:
         name = re.findall(r"^backup (etcd-\S+):", out, re.MULTILINE)[-1]
         meta = json.loads(
             subprocess.run(
-                ["docker", "exec", f"keelson-{LAB}-node4", "cat", f"/srv/etcd-backups/{name}.json"],
+                [
+                    "docker",
+                    "exec",
+                    f"keelson-{LAB}-node4",
+                    "sh",
+                    "-c",
+                    f"cat /srv/etcd-backups/*/{name}.json",
+                ],
                 capture_output=True,
                 text=True,
                 check=True,

@@ -166,6 +166,10 @@ def lab_secrets(lab_name: str, nodes: list[str], inv: Path) -> dict[str, str]:
     if encryption.is_file():
         for i, secret in enumerate(re.findall(r"secret: (\S+)", encryption.read_text())):
             found[f"Secrets encryption key {i}"] = secret
+    backup = inv / "credentials" / "etcd-backup" / "backup.key"
+    if backup.is_file():
+        for i, line in enumerate(backup.read_text().split()):
+            found[f"etcd backup key {i}"] = line
     return found
 
 

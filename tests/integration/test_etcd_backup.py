@@ -45,6 +45,13 @@ STORE = "node4"
 # etcd runs on control-plane hosts: three of them for three members, node4 the store (a worker).
 LAB_LAYOUT = ("--name", LAB, "--nodes", "4", "--control-planes", "3", "--subnet", SUBNET)
 STORE_DIR = "/srv/etcd-backups"
+# Run on the store in a member's directory: metadata for a planted file, copied from a real
+# snapshot's with the name and checksum changed (all the store could forge without the key).
+PLANT = (
+    '-c "import hashlib, json, sys; m = json.load(open(sys.argv[1])); n = sys.argv[2]; '
+    "m['name'] = n; m['sha256'] = hashlib.sha256(open(n + '.db.gz.enc', 'rb').read()).hexdigest(); "
+    "json.dump(m, open(n + '.json', 'w'))\""
+)
 ETCDCTL = "set -a; . /etc/etcd/etcdctl.env; set +a; "
 
 pytestmark = pytest.mark.usefixtures("etcd_lab")
@@ -124,9 +131,17 @@ def dump(node: str = "node1") -> tuple[int, dict[str, str]]:
     return data["revision"], kvs
 
 
-def store_names() -> list[str]:
-    listing = sh(STORE, f"ls -1 {STORE_DIR}").stdout.split()
+def store_names(member: str = "*") -> list[str]:
+    """Snapshots on the store, of every member's directory or of one."""
+    listing = sh(STORE, f"cd {STORE_DIR} && ls -1 {member}/ 2>/dev/null || true").stdout.split()
     return sorted(n.removesuffix(".json") for n in listing if n.endswith(".json"))
+
+
+def stored(name: str) -> str:
+    """The path on the store of snapshot NAME's files, without suffix."""
+    found = sh(STORE, f"ls -1 {STORE_DIR}/*/{name}.json").stdout.split()
+    assert len(found) == 1, found
+    return found[0].removesuffix(".json")
 
 
 def main_pids() -> dict[str, str]:
@@ -339,8 +354,32 @@ def test_a_controller_without_the_members_ca_is_refused_before_any_change(etcd_l
         aside.rename(pki)
 
 
-def test_backup_lands_on_the_store_with_sha256_and_metadata(etcd_lab: Path) -> None:
-    etcdctl("node1", "put /test/first value")
+def test_a_controller_without_the_backup_key_is_refused_before_any_change(
+    etcd_lab: Path,
+) -> None:
+    """The backup key encrypts the snapshots: a controller that lost it is refused, and the
+    members keep theirs (a new key would leave every snapshot unreadable)."""
+    key = etcd_lab / "credentials" / "etcd-backup" / "backup.key"
+    held = {n: sh(n, "sha256sum /etc/keelson/etcd-backup.secret").stdout for n in MEMBERS}
+    aside = key.with_name("backup.key.aside")
+    key.rename(aside)
+    try:
+        run = keelson("deploy", "-i", str(etcd_lab), "--tags", "etcd_backup")
+        assert run.code == 4, run.out[-2000:] + run.err
+        assert run.err.count("\n") == 1, run.err
+        assert "hold 1 backup key(s) that this controller's" in run.err, run.err
+        assert "keelson credentials restore" in run.err
+        assert not key.exists()
+        assert {
+            n: sh(n, "sha256sum /etc/keelson/etcd-backup.secret").stdout for n in MEMBERS
+        } == held
+    finally:
+        key.unlink(missing_ok=True)
+        aside.rename(key)
+
+
+def test_backup_lands_on_the_store_encrypted_with_the_kubernetes_pki(etcd_lab: Path) -> None:
+    etcdctl("node1", "put /test/first value-in-clear")
     before = set(store_names())
     run = keelson("etcd", "backup", "-i", str(etcd_lab))
     assert run.code == 0, run.out[-2000:] + run.err
@@ -348,17 +387,35 @@ def test_backup_lands_on_the_store_with_sha256_and_metadata(etcd_lab: Path) -> N
     assert len(new) == 1, new
     name = new[0]
     assert f"backup {name}:" in run.out
-    sums = sh(STORE, f"cd {STORE_DIR} && sha256sum -c {name}.db.gz.sha256").stdout
-    assert f"{name}.db.gz: OK" in sums
-    meta = json.loads(sh(STORE, f"cat {STORE_DIR}/{name}.json").stdout)
+    path = stored(name)
+    meta = json.loads(sh(STORE, f"cat {path}.json").stdout)
     assert meta["etcd_version"].startswith("3.6.")
     assert [m["name"] for m in meta["members"]] == list(MEMBERS)
     assert meta["revision"] > 0 and meta["total_keys"] > 0 and meta["cluster_id"]
-    # Only the members may write there, as the backup user; the files are not world-readable.
-    assert sh(STORE, f"stat -c '%U %a' {STORE_DIR}/{name}.db.gz").stdout.split() == [
-        "etcd-backup",
-        "600",
-    ]
+    # In the taking member's own directory, only the backup user may read it, and it is
+    # ciphertext: neither etcd's values nor the control plane's CA key are there in clear.
+    assert path.split("/")[-2] == meta["taken_on"]
+    for suffix in (".db.gz.enc", ".pki.tar.gz.enc"):
+        assert sh(STORE, f"stat -c '%U %a' {path}{suffix}").stdout.split() == ["etcd-backup", "600"]
+        assert sh(STORE, f"head -c 8 {path}{suffix}").stdout == "Salted__"
+        assert sh(
+            STORE, f"zcat -f {path}{suffix} | grep -c value-in-clear", check=False
+        ).stdout.strip() in ("", "0")
+    # The Kubernetes PKI came with it: fetched on another member, it is the control plane's own.
+    got = json.loads(sh("node3", f"keelson-etcd-backup fetch --pki {name} /root/pki-check").stdout)
+    try:
+        listing = sh("node3", f"tar -tzf {got['kubernetes_pki_archive']}").stdout.split()
+        assert (
+            "pki/ca.key" in listing
+            and "pki/sa.key" in listing
+            and "pki/front-proxy-ca.key" in listing
+        )
+        archived = sh(
+            "node3", f"tar -xzOf {got['kubernetes_pki_archive']} pki/ca.key | sha256sum"
+        ).stdout
+        assert archived == sh(meta["taken_on"], "sha256sum < /etc/kubernetes/pki/ca.key").stdout
+    finally:
+        sh("node3", "rm -rf /root/pki-check")
     listed = keelson("etcd", "snapshots", "-i", str(etcd_lab))
     assert listed.code == 0 and name in listed.out
 
@@ -398,8 +455,7 @@ def test_backup_still_succeeds_when_a_member_is_killed_during_the_run(etcd_lab: 
         assert taken, out[-3000:]
         new = sorted(set(store_names()) - before)
         assert taken.group(1) in new, (taken.group(1), new)
-        sh(STORE, f"cd {STORE_DIR} && sha256sum -c {taken.group(1)}.db.gz.sha256")
-        meta = json.loads(sh(STORE, f"cat {STORE_DIR}/{taken.group(1)}.json").stdout)
+        meta = json.loads(sh(STORE, f"cat {stored(taken.group(1))}.json").stdout)
         assert meta["taken_on"] != "node1"  # node1 died first: another member took it
     finally:
         subprocess.run(["docker", "start", f"keelson-{LAB}-node1"], check=True, capture_output=True)
@@ -408,29 +464,53 @@ def test_backup_still_succeeds_when_a_member_is_killed_during_the_run(etcd_lab: 
         wait_healthy()
 
 
-@pytest.mark.parametrize("damage", ["truncated", "altered"])
+@pytest.mark.parametrize("damage", ["truncated", "altered", "planted", "another key"])
 def test_a_damaged_snapshot_is_refused_before_any_member_stops(etcd_lab: Path, damage: str) -> None:
+    """Damage on the store (as root there: more than the store's user may do) or a member with
+    another cluster's key: the restore refuses on every member before anything stops."""
     good = store_names()[-1]
-    bad = f"etcd-20200101T00000{len(damage)}Z-r{good.rsplit('-r', 1)[1]}"
-    damage_cmd = {
-        "truncated": f"head -c 300 {good}.db.gz > {bad}.db.gz",
-        "altered": f"cp {good}.db.gz {bad}.db.gz && printf 'X' | dd of={bad}.db.gz bs=1 seek=200 "
-        "conv=notrunc 2>/dev/null",
+    path = stored(good)
+    planted = f"etcd-20200101T000000Z-r{good.rsplit('-r', 1)[1]}"
+    snapshot, expected = {
+        "truncated": (good, "altered or truncated"),
+        "altered": (good, "altered or truncated"),
+        "planted": (planted, "does not authenticate with the backup key"),
+        "another key": (good, "which /etc/keelson/etcd-backup.secret does not hold"),
     }[damage]
-    sh(
-        STORE,
-        f"cd {STORE_DIR} && {damage_cmd} && sed 's/{good}/{bad}/' {good}.db.gz.sha256 > "
-        f"{bad}.db.gz.sha256 && cp {good}.json {bad}.json && chown etcd-backup {bad}.*",
-    )
+    sh(STORE, f"cp -p {path}.db.gz.enc /root/good.db.gz.enc")
+    sh(STORE, f"cp -p {path}.json /root/good.json")
+    damage_cmd = {
+        "truncated": f"truncate -s 300 {path}.db.gz.enc",
+        "altered": f"printf 'X' | dd of={path}.db.gz.enc bs=1 seek=200 conv=notrunc 2>/dev/null",
+        # A file of the store's own making, with metadata whose checksum matches it.
+        "planted": f"cd $(dirname {path}) && head -c 5000 /dev/urandom > {planted}.db.gz.enc && "
+        f"python3 {PLANT} {good}.json {planted}",
+        "another key": "true",
+    }[damage]
+    sh(STORE, damage_cmd)
+    if damage == "another key":
+        for node in MEMBERS:
+            sh(
+                node,
+                "cp -p /etc/keelson/etcd-backup.secret /root/secret.aside && "
+                "head -c 32 /dev/urandom | base64 > /etc/keelson/etcd-backup.secret",
+            )
     pids = main_pids()
     try:
-        run = keelson("etcd", "restore", "-i", str(etcd_lab), "--snapshot", bad, "--yes")
+        run = keelson("etcd", "restore", "-i", str(etcd_lab), "--snapshot", snapshot, "--yes")
         assert run.code != 0
-        assert "altered or truncated" in run.err, run.err
+        assert expected in run.err, run.err
         assert main_pids() == pids  # no member was stopped or restarted
         assert "is healthy" in etcdctl("node1", "endpoint health").stdout
     finally:
-        sh(STORE, f"rm -f {STORE_DIR}/{bad}.*")
+        sh(
+            STORE,
+            f"cp -p /root/good.db.gz.enc {path}.db.gz.enc && cp -p /root/good.json {path}.json",
+        )
+        sh(STORE, f"rm -f $(dirname {path})/{planted}.* /root/good.*")
+        if damage == "another key":
+            for node in MEMBERS:
+                sh(node, "mv /root/secret.aside /etc/keelson/etcd-backup.secret")
 
 
 def test_restore_brings_back_exactly_the_snapshot_with_a_higher_revision(
@@ -440,7 +520,7 @@ def test_restore_brings_back_exactly_the_snapshot_with_a_higher_revision(
     run = keelson("etcd", "backup", "-i", str(etcd_lab))
     assert run.code == 0, run.out[-2000:] + run.err
     name = re.findall(r"^backup (etcd-\S+):", run.out, re.MULTILINE)[-1]
-    meta = json.loads(sh(STORE, f"cat {STORE_DIR}/{name}.json").stdout)
+    meta = json.loads(sh(STORE, f"cat {stored(name)}.json").stdout)
     revision_at_backup, expected = dump()
     # The API servers write on: the snapshot's revision is the backup's, at most the dump's.
     assert meta["revision"] <= revision_at_backup
@@ -474,9 +554,13 @@ def test_restore_brings_back_exactly_the_snapshot_with_a_higher_revision(
     assert again.record["stats"]["changed"] == {}  # type: ignore[index]
 
 
-def test_retention_keeps_exactly_the_configured_set(etcd_lab: Path) -> None:
-    newest = store_names()[-1]
-    # Old snapshots by name (copies of a real one): two on 1 Nov, one each on 2, 3, 9 and 16 Nov.
+def test_retention_runs_on_the_store_for_each_members_own_snapshots(etcd_lab: Path) -> None:
+    """The store prunes after each upload, by its own configuration, in the uploading member's
+    directory only; nothing else there is ever deleted."""
+    others = {m: store_names(m) for m in ("node1", "node3")}
+    newest = stored(store_names()[-1])
+    # Old snapshots by name (copies of a real one) in node2's directory: two on 1 Nov, one each
+    # on 2, 3, 9 and 16 Nov.
     old = [
         "etcd-20261101T010000Z-r1",
         "etcd-20261101T230000Z-r2",
@@ -486,31 +570,41 @@ def test_retention_keeps_exactly_the_configured_set(etcd_lab: Path) -> None:
         "etcd-20261116T120000Z-r6",
     ]
     copies = " && ".join(
-        f"cp {newest}.db.gz {o}.db.gz && cp {newest}.db.gz.sha256 {o}.db.gz.sha256 && "
-        f"cp {newest}.json {o}.json"
-        for o in old
+        f"cp {newest}.db.gz.enc {o}.db.gz.enc && cp {newest}.json {o}.json" for o in old
     )
     # An operator's file beside them is not a snapshot: retention never deletes it.
-    sh(STORE, f"cd {STORE_DIR} && {copies} && echo {{}} > notes.json && chown etcd-backup *")
-    real = [n for n in store_names() if n not in old and n != "notes"]
-    # keep last 2, daily 3, weekly 3 -> the next backup (N) plus newest real one; the newest of
-    # the 3 newest days (today: N; 16 Nov; 9 Nov); the newest of the 3 newest ISO weeks
-    # (this week: N; week of 16 Nov; week of 9 Nov).
-    config = "/etc/keelson/etcd-backup.json"
     sh(
-        "node2",
-        f"python3 -c \"import json; c=json.load(open('{config}')); "
-        "c['retention']={'last': 2, 'daily': 3, 'weekly': 3}; "
-        "json.dump(c, open('/tmp/retention.json', 'w'))\" && "
-        "keelson-etcd-backup --config /tmp/retention.json run",
+        STORE,
+        f"mkdir -p {STORE_DIR}/node2 && cd {STORE_DIR}/node2 && {copies} && echo {{}} > notes.json"
+        f" && chown -R etcd-backup {STORE_DIR}/node2",
     )
-    names = store_names()
+    real = [n for n in store_names("node2") if n not in old and n != "notes"]
+    # keep last 2, daily 3, weekly 3 -> the next backup (N) plus the newest other one; the
+    # newest of the 3 newest days (today: N; 16 Nov; 9 Nov); the newest of the 3 newest ISO
+    # weeks (this week: N; week of 16 Nov; week of 9 Nov).
+    config = "/etc/keelson/etcd-backup-store.json"
+    policy = "{'last': 2, 'daily': 3, 'weekly': 3}"
+    sh(
+        STORE,
+        f'cp -p {config} /root/store.json && python3 -c "import json;'
+        f" c = json.load(open('{config}')); c['retention'] = {policy};"
+        f" json.dump(c, open('{config}', 'w'))\"",
+    )
+    try:
+        sh("node2", "keelson-etcd-backup run")
+    finally:
+        sh(STORE, f"mv /root/store.json {config}")
+    names = store_names("node2")
     taken = [n for n in names if n not in old and n not in real and n != "notes"]
     assert len(taken) == 1
-    expected = {taken[0], real[-1], "etcd-20261116T120000Z-r6", "etcd-20261109T120000Z-r5"}
+    expected = {taken[0], "etcd-20261116T120000Z-r6", "etcd-20261109T120000Z-r5"}
+    expected |= {real[-1]} if real else set()
     assert set(names) == expected | {"notes"}
-    files = sh(STORE, f"ls -1 {STORE_DIR}").stdout.split()
-    assert len(files) == 3 * len(expected) + 1  # no orphaned .sha256 or partial files
+    # No file of a pruned snapshot is left, nor a partial upload.
+    files = sh(STORE, f"ls -1A {STORE_DIR}/node2").stdout.split()
+    owners = {re.sub(r"\.(db\.gz\.enc|pki\.tar\.gz\.enc|json)$", "", f) for f in files}
+    assert owners == expected | {"notes"}, files
+    assert {m: store_names(m) for m in others} == others  # other members' snapshots untouched
 
 
 # The same lab is an HA Kubernetes cluster: three control planes (node1-3) and a worker (node4).

@@ -726,14 +726,14 @@ def test_reset_backs_up_etcd_then_wipes_every_host(lab: Path) -> None:
     registry = "get --prefix --keys-only /registry"
     keys = docker_exec("node1", "sh", "-c", ETCDCTL + registry).stdout.split()
     assert "/registry/secrets/default/canary" in keys
-    store = "ls -1 /srv/etcd-backups"
+    store = "find /srv/etcd-backups -type f"
     before = set(docker_exec("node2", "sh", "-c", store).stdout.split())
     run = keelson("reset", "-i", str(lab), "--yes")
     assert run.code == 0, run.out[-3000:] + run.err
     new = sorted(set(docker_exec("node2", "sh", "-c", store).stdout.split()) - before)
     metadata = [n for n in new if n.endswith(".json")]
-    assert len(metadata) == 1 and f"{metadata[0][:-5]}.db.gz" in new, new
-    taken = json.loads(docker_exec("node2", "cat", f"/srv/etcd-backups/{metadata[0]}").stdout)
+    assert len(metadata) == 1 and f"{metadata[0][:-5]}.db.gz.enc" in new, new
+    taken = json.loads(docker_exec("node2", "cat", metadata[0]).stdout)
     assert taken["total_keys"] >= len(keys), taken
     assert docker_exec("node1", "sh", "-c", ETCDCTL + registry).stdout.strip() == ""
     for node in NODES:

@@ -31,13 +31,31 @@ def store() -> Any:
     return _host("etcd_backup-host2")
 
 
+MEMBER = "etcd_backup-host1"
+SSH = (
+    "ssh -i /etc/keelson/etcd-backup.key -o BatchMode=yes "
+    "-o UserKnownHostsFile=/etc/keelson/etcd-backup.known_hosts -o StrictHostKeyChecking=yes "
+    "etcd-backup@{address} "
+)
+
+
 def _names(store: Any) -> list[str]:
-    listing = store.check_output(f"ls -1 {STORE_DIR}").split()
+    listing = store.check_output(f"ls -1 {STORE_DIR}/{MEMBER}").split()
     return sorted(n.removesuffix(".json") for n in listing if n.endswith(".json"))
 
 
+def _ssh(member: Any, request: str) -> Any:
+    """REQUEST over the member's own key to the store, as its backup job connects."""
+    config = json.loads(member.file("/etc/keelson/etcd-backup.json").content_string)
+    return member.run(SSH.format(address=config["store"]["host"]) + request)
+
+
 def test_secrets_and_configuration_are_root_only(member: Any) -> None:
-    for path in ("/etc/keelson/etcd-backup.key", "/etc/keelson/etcd-backup.json"):
+    for path in (
+        "/etc/keelson/etcd-backup.key",
+        "/etc/keelson/etcd-backup.json",
+        "/etc/keelson/etcd-backup.secret",
+    ):
         f = member.file(path)
         assert f.user == "root" and f.mode == 0o600, path
     assert member.file("/usr/local/sbin/keelson-etcd-backup").mode == 0o755
@@ -54,8 +72,27 @@ def test_store_authorizes_only_the_member_from_its_address(member: Any, store: A
     lines = [line for line in keys.content_string.splitlines() if line and line[0] != "#"]
     public = member.check_output("ssh-keygen -y -f /etc/keelson/etcd-backup.key").split()[1]
     assert len(lines) == 1
-    assert lines[0].startswith('restrict,from="') and public in lines[0]
+    forced = (
+        'command="/usr/local/sbin/keelson-etcd-backup --config /etc/keelson/etcd-backup-store.json'
+        f' serve {MEMBER}",restrict,from="'
+    )
+    assert lines[0].startswith(forced) and public in lines[0]
     assert store.file(STORE_DIR).user == "etcd-backup" and store.file(STORE_DIR).mode == 0o700
+    # The store never holds the key that encrypts and authenticates the snapshots.
+    assert not store.file("/etc/keelson/etcd-backup.secret").exists
+
+
+def test_a_members_key_gets_no_shell_and_deletes_nothing(member: Any, store: Any) -> None:
+    member.run_expect([0], "systemctl start keelson-etcd-backup.service")
+    before = store.check_output(f"ls -1 {STORE_DIR}/{MEMBER}")
+    for request in ("id", f"rm -rf {STORE_DIR}", "sh -c id", f"put ../x/{_names(store)[-1]}.json"):
+        refused = _ssh(member, request)
+        assert refused.rc != 0, request
+        assert "this key may only put, list and get" in refused.stderr or "not a" in refused.stderr
+    # Nor over a file it already stored: the store never overwrites.
+    again = _ssh(member, f"put {_names(store)[-1]}.json < /dev/null")
+    assert again.rc != 0 and "never overwrites" in again.stderr
+    assert store.check_output(f"ls -1 {STORE_DIR}/{MEMBER}") == before
 
 
 def test_the_scheduled_job_stores_a_verified_snapshot(member: Any, store: Any) -> None:
@@ -65,11 +102,13 @@ def test_the_scheduled_job_stores_a_verified_snapshot(member: Any, store: Any) -
     new = sorted(set(_names(store)) - before)
     assert len(new) == 1, new
     name = new[0]
-    assert f"{name}.db.gz: OK" in store.check_output(
-        f"cd {STORE_DIR} && sha256sum -c {name}.db.gz.sha256"
-    )
-    meta = json.loads(store.file(f"{STORE_DIR}/{name}.json").content_string)
-    assert meta["members"][0]["name"] == "etcd_backup-host1"
+    # Encrypted at rest (openssl's salted format, not gzip), with authenticated metadata.
+    stored = f"{STORE_DIR}/{MEMBER}/{name}"
+    assert store.check_output(f"head -c 8 {stored}.db.gz.enc") == "Salted__"
+    assert store.file(f"{stored}.db.gz.enc").mode == 0o600
+    meta = json.loads(store.file(f"{stored}.json").content_string)
+    assert meta["members"][0]["name"] == MEMBER
+    assert len(meta["hmac"]) == 64 and meta["kubernetes_pki"] is None
     assert meta["etcd_version"].startswith("3.")
     assert "keelson_etcd_backup_last_success_timestamp_seconds" in member.file(PROM).content_string
     # fetch brings it back from the store and checks it against etcd's own view.
