@@ -9,6 +9,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ROOT / "roles"
 
@@ -20,6 +22,13 @@ def load_plugin(path: Path) -> ModuleType:
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
     return loaded
+
+
+def role_defaults(role: str) -> dict[str, Any]:
+    """The defaults ROLE sees: keelson_defaults' (its dependency) with its own over them."""
+    shared = yaml.safe_load((ROLES / "keelson_defaults" / "defaults" / "main.yml").read_text())
+    own = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text()) or {}
+    return {**shared, **own}
 
 
 def load_filter_plugin(role: str, module: str) -> ModuleType:

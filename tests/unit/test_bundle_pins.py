@@ -8,13 +8,14 @@ from typing import Any
 import jinja2
 import pytest
 import yaml
+from role_plugins import role_defaults
 
 ROOT = Path(__file__).resolve().parents[2]
 PINS = yaml.safe_load((ROOT / "versions.yml").read_text())["components"]
 
 
 def _role(name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    defaults = yaml.safe_load((ROOT / f"roles/{name}/defaults/main.yml").read_text())
+    defaults = role_defaults(name)
     role_vars = yaml.safe_load((ROOT / f"roles/{name}/vars/main.yml").read_text())
     return defaults, role_vars
 

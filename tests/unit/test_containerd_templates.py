@@ -12,6 +12,7 @@ from typing import Any
 import jinja2
 import pytest
 import yaml
+from role_plugins import role_defaults
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "containerd"
 
@@ -44,14 +45,16 @@ def to_bool(value: Any) -> bool:
 
 
 def role_vars(**overrides: Any) -> dict[str, Any]:
-    """defaults/main.yml plus the literal (untemplated) entries of vars/main.yml."""
-    variables = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    """The role's defaults (keelson_defaults' with its own), the literal (untemplated) entries of
+    vars/main.yml, and its socket as the role's vars name it."""
+    variables = role_defaults("containerd")
     internal = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
     variables.update(
         {key: value for key, value in internal.items() if "{{" not in json.dumps(value)}
     )
     variables["ansible_managed"] = "Ansible managed: do not edit"
     variables["_containerd_cni_bin_dirs"] = False
+    variables["_containerd_socket"] = variables["keelson_cri_socket"]
     variables.update(overrides)
     return variables
 

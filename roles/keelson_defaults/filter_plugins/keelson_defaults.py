@@ -1,0 +1,29 @@
+"""Filters of keelson_defaults: where an etcd member listens, from its own host variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def keelson_etcd_address(hostvars: Mapping[str, Any]) -> str:
+    """A member's etcd address: its inventory's etcd_address, else its default IPv4 address."""
+    if hostvars.get("etcd_address"):
+        return str(hostvars["etcd_address"])
+    return str(hostvars["ansible_facts"]["default_ipv4"]["address"])
+
+
+def keelson_etcd_client_url(hostvars: Mapping[str, Any], default_port: int) -> str:
+    """A member's client URL (IPv6 addresses in brackets), with its own etcd_client_port if the
+    inventory gives it one."""
+    address = keelson_etcd_address(hostvars)
+    host = f"[{address}]" if ":" in address else address
+    return f"https://{host}:{int(hostvars.get('etcd_client_port') or default_port)}"
+
+
+class FilterModule:
+    def filters(self) -> dict[str, Any]:
+        return {
+            "keelson_etcd_address": keelson_etcd_address,
+            "keelson_etcd_client_url": keelson_etcd_client_url,
+        }
