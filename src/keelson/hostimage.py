@@ -75,13 +75,7 @@ def _build_rootfs(tag: str, recipe: dict[str, str], progress: Progress) -> None:
             raise LabError(f"debootstrap failed: {' '.join(tail)}")
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         try:
-            imported = external.run(
-                ["docker", "import", "-", tag],
-                timeout=external.DOCKER,
-                error=LabError,
-                stdin=tar.stdout,
-                capture_output=True,
-            )
+            imported = dockercli.result("import", "-", tag, error=LabError, stdin=tar.stdout)
         finally:
             if tar.stdout is not None:
                 tar.stdout.close()  # a failed import must not leave tar blocked on the pipe

@@ -572,7 +572,6 @@ def _docker_build(
                 except OSError:
                     shutil.copy2(bundle / rel, target)
         cmd = [
-            "docker",
             "build",
             *(["--no-cache"] if no_cache else []),
             "--file",
@@ -585,9 +584,7 @@ def _docker_build(
             f"io.keelson.image.digest={planned.digest}",
             str(context),
         ]
-        proc = external.run(
-            cmd, timeout=external.BUILD, error=ImageError, capture_output=True, text=True
-        )
+        proc = dockercli.result(*cmd, error=ImageError, timeout=external.BUILD, text=True)
     if proc.returncode != 0:
         log = _log_path(image.name)
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -597,7 +594,7 @@ def _docker_build(
 
 
 def local_image_id(reference: str) -> str | None:
-    info = dockercli.inspect("image", reference)
+    info = dockercli.inspect("image", reference, error=ImageError)
     return None if info is None else str(info["Id"])
 
 
@@ -738,16 +735,12 @@ def push(
         progress(f"pushing {name} as {', '.join(planned.remote_tags)}")
         for tag in planned.remote_tags:
             remote = f"{host}/{planned.image.path}:{tag}"
-            dockercli.run("tag", planned.tag, remote)
-            proc = external.run(
-                ["docker", "push", remote],
-                timeout=external.BUILD,
-                error=ImageError,
-                capture_output=True,
-                text=True,
+            dockercli.run("tag", planned.tag, remote, error=ImageError)
+            proc = dockercli.result(
+                "push", remote, error=ImageError, timeout=external.BUILD, text=True
             )
             # The registry-named tag is only a vehicle for the push.
-            dockercli.run("rmi", remote, check=False)
+            dockercli.run("rmi", remote, error=ImageError, check=False)
             if proc.returncode != 0:
                 tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["?"]
                 raise ImageError(f"docker push {remote} failed: {tail[0]}")
@@ -853,7 +846,8 @@ def built_locally(planned: list[Planned]) -> set[str] | None:
     if not dockercli.engine_running():
         return None
     out = dockercli.run(
-        "images", "--filter", "label=io.keelson.image", "--format", "{{.Repository}}:{{.Tag}}"
-    )
+        "images", "--filter", "label=io.keelson.image", "--format", "{{.Repository}}:{{.Tag}}",
+        error=ImageError,
+    )  # fmt: skip
     present = set(out.split())
     return {p.image.name for p in planned if p.digest and p.tag in present}

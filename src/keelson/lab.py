@@ -405,13 +405,10 @@ def _wait_booted(container: str) -> None:
     deadline = time.monotonic() + BOOT_TIMEOUT_SECONDS
     state = ""
     while time.monotonic() < deadline:
-        proc = external.run(
-            ["docker", "exec", container, "systemctl", "is-system-running"],
-            timeout=external.QUICK,
-            error=LabError,
-            capture_output=True,
-            text=True,
-        )
+        proc = dockercli.result(
+            "exec", container, "systemctl", "is-system-running",
+            error=LabError, timeout=external.QUICK, text=True,
+        )  # fmt: skip
         state = proc.stdout.strip()
         if state in ("running", "degraded"):
             return
@@ -420,13 +417,10 @@ def _wait_booted(container: str) -> None:
 
 
 def _authorize(container: str, public_key: str) -> None:
-    current = external.run(
-        ["docker", "exec", container, "cat", "/root/.ssh/authorized_keys"],
-        timeout=external.QUICK,
-        error=LabError,
-        capture_output=True,
-        text=True,
-    ).stdout
+    current = dockercli.result(
+        "exec", container, "cat", "/root/.ssh/authorized_keys",
+        error=LabError, timeout=external.QUICK, text=True,
+    ).stdout  # fmt: skip
     if public_key.strip() in current:
         return
     dockercli.run(
@@ -681,13 +675,10 @@ def status(name: str) -> list[dict[str, str]]:
     nodes = existing_nodes(name)
     for node in nodes:
         if node["state"] == "running":
-            proc = external.run(
-                ["docker", "exec", node["container"], "systemctl", "is-system-running"],
-                timeout=external.QUICK,
-                error=LabError,
-                capture_output=True,
-                text=True,
-            )
+            proc = dockercli.result(
+                "exec", node["container"], "systemctl", "is-system-running",
+                error=LabError, timeout=external.QUICK, text=True,
+            )  # fmt: skip
             node["systemd"] = proc.stdout.strip() or "unknown"
         else:
             node["systemd"] = "-"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from keelson import cli, external, runner
-from keelson.errors import LabError
+from keelson import cli, dockercli, external, runner
+from keelson.errors import ImageError, LabError
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "keelson"
 
@@ -91,3 +91,29 @@ def test_output_into_a_closed_pipe_ends_quietly() -> None:
     _, err = proc.communicate(timeout=120)
     assert err == ""
     assert proc.returncode == cli.SIGPIPE_EXIT_CODE
+
+
+def test_docker_runs_only_through_dockercli() -> None:
+    """One module runs `docker`: a call elsewhere would miss its error domain and timeout."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path.name == "dockercli.py":
+            continue
+        for call in _calls(ast.parse(path.read_text())):
+            first = call.args[0] if call.args else None
+            if isinstance(first, ast.List) and first.elts:
+                head = first.elts[0]
+                if isinstance(head, ast.Constant) and head.value == "docker":
+                    found.append(f"{path.relative_to(SRC)}:{call.lineno}")
+    assert found == []
+
+
+def test_a_failed_docker_command_carries_the_callers_exit_code() -> None:
+    """A failed `docker tag` while pushing images is an image error (exit 8), not a lab error:
+    docker really runs (the engine is up for the unit tests, `make setup`)."""
+    if not dockercli.engine_running():
+        pytest.fail("the Docker engine is not running: run `make setup` first")
+    with pytest.raises(ImageError) as raised:
+        dockercli.run("tag", "keelson/no-such-image:0", "keelson/no-such-image:1", error=ImageError)
+    assert str(raised.value).startswith("docker tag failed: ")
+    assert raised.value.exit_code == 8
