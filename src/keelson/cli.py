@@ -6,7 +6,7 @@ import getpass
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from keelson import (
@@ -148,15 +148,18 @@ def cmd_inventory(args: argparse.Namespace) -> int:
     return 0
 
 
-def _confirm_restore() -> bool:
-    if not sys.stdin.isatty():
-        raise UsageError("restore needs confirmation: run it on a terminal, or pass --yes")
-    answer = input("Stop etcd (and the API servers) and restore this snapshot? Type 'restore': ")
-    return answer.strip() == "restore"
+def _confirmation(what: str, question: str, word: str, assume_yes: bool) -> Callable[[], bool]:
+    """The one way a command asks before it changes something: the returned question asks on
+    the terminal (True with --yes); without a terminal and without --yes, WHAT is refused here,
+    before anything runs."""
+    if not assume_yes and not sys.stdin.isatty():
+        raise UsageError(f"{what} needs confirmation: run it on a terminal, or pass --yes")
+    return lambda: assume_yes or input(f"{question} Type '{word}': ").strip() == word
 
 
 def cmd_etcd(args: argparse.Namespace) -> int:
     inv = inventory.resolve(args.inventory)
+    inventory.validate(inv)
     if args.etcd_command == "backup":
         taken = etcd.backup(inv)
         print(
@@ -164,7 +167,9 @@ def cmd_etcd(args: argparse.Namespace) -> int:
             f"{taken['size']} bytes compressed, from {taken['source_endpoint']}"
         )
     elif args.etcd_command == "restore":
-        etcd.restore(inv, args.snapshot, _confirm_restore, assume_yes=args.yes)
+        question = "Stop etcd (and the API servers) and restore this snapshot?"
+        confirm = _confirmation("restore", question, "restore", args.yes)
+        etcd.restore(inv, args.snapshot, confirm, assume_yes=args.yes)
     elif args.etcd_command == "status":
         text, healthy = etcd.status(inv)
         print(text)
@@ -172,16 +177,6 @@ def cmd_etcd(args: argparse.Namespace) -> int:
     elif args.etcd_command == "snapshots":
         print(etcd.snapshots(inv))
     return 0
-
-
-def _confirmable(what: str, assume_yes: bool) -> None:
-    """Without a terminal to ask on, --yes is the only way: refuse before anything runs."""
-    if not assume_yes and not sys.stdin.isatty():
-        raise UsageError(f"{what} needs confirmation: run it on a terminal, or pass --yes")
-
-
-def _confirm(question: str, word: str) -> bool:
-    return input(f"{question} Type '{word}': ").strip() == word
 
 
 def cmd_credentials(args: argparse.Namespace) -> int:
@@ -218,29 +213,15 @@ def cmd_scale(args: argparse.Namespace) -> int:
 def cmd_remove_node(args: argparse.Namespace) -> int:
     node = args.node
     inv = inventory.resolve(args.inventory)
-    kube.check_removable(inventory.load_groups(inv), node, inv)
-    _confirmable("remove-node", args.yes)
-    kube.remove_node(
-        inv,
-        node,
-        lambda: _confirm(f"Drain {node}, delete it from the cluster and reset it?", node),
-        assume_yes=args.yes,
-    )
+    question = f"Drain {node}, delete it from the cluster and reset it?"
+    kube.remove_node(inv, node, _confirmation("remove-node", question, node, args.yes))
     return 0
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
     inv = inventory.resolve(args.inventory)
-    _confirmable("reset", args.yes)
-    kube.reset(
-        inv,
-        lambda: _confirm(
-            "Tear Kubernetes down on every host (kubeadm reset: workloads and cluster state go)?",
-            "reset",
-        ),
-        assume_yes=args.yes,
-        backup=not args.no_backup,
-    )
+    question = "Tear Kubernetes down on every host (kubeadm reset: workloads and cluster state go)?"
+    kube.reset(inv, _confirmation("reset", question, "reset", args.yes), backup=not args.no_backup)
     return 0
 
 

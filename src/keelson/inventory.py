@@ -95,14 +95,19 @@ def raise_if_refused(inventory: Path, result: RunResult) -> None:
         raise InventoryError(f"{inventory}: {first.message}")
 
 
-def validate(inventory: Path) -> dict[str, list[str]]:
-    """Parse INVENTORY and run the preflight inventory rules; return its groups. (`keelson
+def check(inventory: Path) -> None:
+    """Run the preflight inventory rules on INVENTORY (parsed already: `parse`). (`keelson
     deploy` runs the same rules as the first task of site.yml instead: raise_if_refused.)"""
-    groups = parse(inventory)
     result = run_playbook("validate-inventory.yml", inventory, kind="validate", quiet=True)
     try:
         result.raise_for_failure()
     except RunFailed as exc:
         message = result.failures[0].message if result.failures else str(exc)
         raise InventoryError(f"{inventory}: {message}") from None
+
+
+def validate(inventory: Path) -> dict[str, list[str]]:
+    """Parse INVENTORY and run the preflight inventory rules; return its groups."""
+    groups = parse(inventory)
+    check(inventory)
     return groups

@@ -73,13 +73,14 @@ def check_removable(groups: dict[str, list[str]], node: str, inv: Path) -> None:
         raise UsageError(f"{node} is not in group kube_node of {inv}: it is no worker to remove")
 
 
-def remove_node(inv: Path, node: str, confirm: Confirm, assume_yes: bool = False) -> None:
+def remove_node(inv: Path, node: str, confirm: Confirm) -> None:
     """Drain NODE, delete it from the cluster and reset it (playbooks/remove-node.yml).
 
-    Callers check NODE with check_removable before anything runs; the inventory's rules come
-    next, then the question (unless ASSUME_YES)."""
-    check_removable(inventory.validate(inv), node, inv)
-    if not assume_yes and not confirm():
+    The inventory is parsed once: NODE must be one of its workers (refused before any playbook
+    runs), then its rules are checked, then CONFIRM is asked."""
+    check_removable(inventory.parse(inv), node, inv)
+    inventory.check(inv)
+    if not confirm():
         raise UsageError(f"removal of {node} not confirmed: nothing was changed")
     run_playbook(
         "remove-node.yml",
@@ -89,11 +90,11 @@ def remove_node(inv: Path, node: str, confirm: Confirm, assume_yes: bool = False
     ).raise_for_failure()
 
 
-def reset(inv: Path, confirm: Confirm, assume_yes: bool = False, backup: bool = True) -> None:
+def reset(inv: Path, confirm: Confirm, backup: bool = True) -> None:
     """Tear Kubernetes down on every host of INV (playbooks/reset.yml), after an etcd backup
-    unless BACKUP is false."""
+    unless BACKUP is false; CONFIRM is asked once the inventory passed its rules."""
     inventory.validate(inv)
-    if not assume_yes and not confirm():
+    if not confirm():
         raise UsageError("reset not confirmed: nothing was changed")
     run_playbook(
         "reset.yml", inv, kind="reset", extravars={"reset_confirm": True, "reset_backup": backup}

@@ -121,3 +121,28 @@ def test_kubectl_passes_its_exit_code_through(
     path.chmod(0o755)
     assert main(["kubectl", "-i", str(inv), "--", "3"]) == 3
     assert main(["kubectl", "-i", str(inv), "0"]) == 0
+
+
+def test_remove_node_parses_the_inventory_once_and_checks_its_rules_once(
+    inv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_load = inventory.load_groups
+    monkeypatch.setattr(inventory, "load_groups", lambda i: calls.append("parse") or real_load(i))
+    monkeypatch.setattr(inventory, "check", lambda i: calls.append("rules"))
+    monkeypatch.setattr(kube, "run_playbook", lambda *a, **k: pytest.fail("confirmed nothing"))
+    with pytest.raises(UsageError, match="removal of node2 not confirmed"):
+        kube.remove_node(inv, "node2", lambda: calls.append("asked") is None and False)
+    assert calls == ["parse", "rules", "asked"]
+
+
+@pytest.mark.usefixtures("no_playbooks")
+def test_etcd_commands_refuse_a_bad_inventory_before_any_playbook(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "hosts.yml").write_text(yaml.safe_dump({"all": {"hosts": {}}}))
+    for command in (["status"], ["snapshots"], ["backup"], ["restore", "--snapshot", "x", "--yes"]):
+        assert main(["etcd", *command, "-i", str(empty)]) == 3, command
+        assert "defines no hosts" in capsys.readouterr().err
