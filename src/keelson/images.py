@@ -26,11 +26,10 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from keelson import dockercli, external, hostimage
+from keelson.bundle import spec as bundle_spec
 from keelson.bundle import store as bundle_store
-from keelson.errors import ImageError
+from keelson.errors import BundleError, ImageError
 from keelson.paths import project_root, state_dir
 
 NAMESPACE = "keelson/"
@@ -62,11 +61,8 @@ def default_bundle_dir() -> Path:
 
 
 def _bundle_manifest(bundle: Path) -> dict[str, tuple[str, int]]:
-    """path -> (sha256, size) from the bundle's manifest.json (empty when there is none)."""
-    manifest = bundle / bundle_store.MANIFEST
-    if not manifest.is_file():
-        return {}
-    files = json.loads(manifest.read_text()).get("files", [])
+    """path -> (sha256, size) from the bundle's manifest (empty when there is none)."""
+    files = bundle_store.Manifest(bundle).files()
     return {str(f["path"]): (str(f["sha256"]), int(f["size"])) for f in files}
 
 
@@ -317,15 +313,14 @@ def _read_lines(path: Path) -> list[str]:
 
 def _pinned_versions(component: str, where: str) -> list[str]:
     """The version(s) versions.yml pins for COMPONENT (the bundle's single list of versions)."""
-    pins = project_root() / "versions.yml"
-    if not pins.is_file():
-        raise ImageError(f"{where}: names {pins.name}, which does not exist")
-    data = yaml.safe_load(pins.read_text()) or {}
-    entry = (data.get("components") or {}).get(component)
-    if not isinstance(entry, dict):
+    try:
+        pins = bundle_spec.load()
+    except BundleError as exc:
+        raise ImageError(f"{where}: {exc}") from None
+    versions = [b.version for b in pins.builds if b.component == component]
+    if not versions:
         raise ImageError(f"{where}: versions.yml pins no component {component!r}")
-    versions = entry.get("versions") or [entry.get("version")]
-    return [str(v) for v in versions if v]
+    return versions
 
 
 def _versions(name: str, directory: Path, label: str | None) -> list[str | None]:
