@@ -161,16 +161,6 @@ class Tree:
                 stack.extend(self.images[name].parents)
         return wanted
 
-    def descendants(self, name: str) -> set[str]:
-        found: set[str] = set()
-        stack = [name]
-        while stack:
-            for child in self.children(stack.pop()):
-                if child not in found:
-                    found.add(child)
-                    stack.append(child)
-        return found
-
 
 def _discover(root: Path) -> dict[str, Path]:
     """name -> directory of each Dockerfile in the tree's groups (image dirs are not descended)."""

@@ -17,11 +17,6 @@ from keelson.runner import run_playbook
 Confirm = Callable[[], bool]
 
 
-def kube_version() -> str:
-    """The Kubernetes version clusters are deployed with: the first one versions.yml pins."""
-    return bundle_spec.load().kubernetes().version
-
-
 def kubeconfig_path(inv: Path) -> Path:
     """Where the deploy puts the admin kubeconfig: credentials/admin.conf beside the inventory."""
     base = inv if inv.is_dir() else inv.parent

@@ -7,9 +7,11 @@ import pytest
 import yaml
 
 from keelson import inventory, kube
+from keelson.bundle import spec as bundle_spec
 from keelson.cli import main
 from keelson.errors import ControllerError, UsageError
 
+KUBE_VERSION = bundle_spec.load().kubernetes().version
 HOSTS = {
     "all": {
         "hosts": {
@@ -104,7 +106,7 @@ def test_kubectl_without_the_bundle_names_the_build(
     assert code == ControllerError.exit_code
     err = capsys.readouterr().err
     assert "keelson bundle build --only kubernetes" in err
-    assert f"/dl.k8s.io/release/{kube.kube_version()}/bin/linux/amd64/kubectl" in err
+    assert f"/dl.k8s.io/release/{KUBE_VERSION}/bin/linux/amd64/kubectl" in err
 
 
 def test_kubectl_passes_its_exit_code_through(
@@ -114,7 +116,7 @@ def test_kubectl_passes_its_exit_code_through(
     (inv / "credentials").mkdir()
     (inv / "credentials" / "admin.conf").write_text("apiVersion: v1\n")
     root = tmp_path / "cache" / "bundle" / "root"
-    path = root / f"dl.k8s.io/release/{kube.kube_version()}/bin/linux/amd64/kubectl"
+    path = root / f"dl.k8s.io/release/{KUBE_VERSION}/bin/linux/amd64/kubectl"
     path.parent.mkdir(parents=True)
     # A stand-in kubectl: exits with the number it is given after --kubeconfig FILE.
     path.write_text('#!/bin/sh\ntest "$1" = --kubeconfig && test -f "$2" && exit "$3"\nexit 99\n')

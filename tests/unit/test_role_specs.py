@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 # Roles whose behaviour needs a whole cluster (etcd, a registry with the cluster images, several
-# kubelets): verified on lab clusters by tests/integration/test_kubernetes.py instead.
+# kubelets): verified on the lab clusters of tests/integration (test_main_job, test_etcd_backup).
 CLUSTER_ONLY = {"kube_control_plane", "network_flannel"}
 # keelson_defaults has no tasks (nothing to converge): tests/unit/test_shared_defaults.py checks it.
 ROLES = sorted(

@@ -9,7 +9,6 @@ import contextlib
 import fcntl
 import gzip
 import hashlib
-import io
 import json
 import os
 import tarfile
@@ -138,16 +137,6 @@ def archive_kind(path: str) -> str:
     if path.endswith(".zip"):
         return "zip"
     return "file"
-
-
-def list_archive(path: Path) -> list[str]:
-    """Member names of a tar.gz or zip (tests and `bundle verify --deep` read them)."""
-    data = path.read_bytes()
-    if archive_kind(path.name) == "zip":
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return zf.namelist()
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        return tar.getnames()
 
 
 class Manifest:
