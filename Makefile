@@ -12,9 +12,6 @@ NODES ?= 3
 CONTROL_PLANES ?= 1
 # What the main job installs from the bundle (built through the Go module proxy, cached).
 LAB_BUNDLE := etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns
-# The Kubernetes version the lab runs: must equal the first version versions.yml pins for
-# kubernetes (what the lab inventory's kube_version says; tests/unit/test_bundle_pins.py checks).
-KUBE_VERSION := v1.36.3
 
 .PHONY: setup bundle lab lab-down lint unit molecule scenarios integration test bench
 
@@ -23,10 +20,10 @@ setup:
 
 ## The main job: a lab of $(NODES) hosts, the cluster images in its registry, then site.yml
 ## against it (binaries from the bundle, built through the Go module proxy and cached outside
-## the repo; Kubernetes $(KUBE_VERSION) only).
+## the repo; of Kubernetes only the version clusters are deployed with, the first versions.yml pins).
 ## What the main job installs, into the offline bundle (cached; tens of minutes cold).
 bundle: setup
-	keelson bundle build --only $(LAB_BUNDLE) --kubernetes $(KUBE_VERSION)
+	keelson bundle build --only $(LAB_BUNDLE) --kubernetes deployed
 
 lab: bundle
 	keelson lab up --nodes $(NODES) --control-planes $(CONTROL_PLANES)

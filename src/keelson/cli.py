@@ -427,7 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
     bundle_sub = p_bundle.add_subparsers(dest="bundle_command", required=True)
     p_bbuild = bundle_sub.add_parser("build", help="build or fetch what versions.yml pins")
     p_bbuild.add_argument("--only", help="only these components (comma-separated), e.g. etcd")
-    p_bbuild.add_argument("--kubernetes", help="only these pinned Kubernetes versions")
+    p_bbuild.add_argument(
+        "--kubernetes",
+        help="only these pinned Kubernetes versions (deployed: the one clusters get)",
+    )
     p_bbuild.add_argument(
         "--source",
         choices=bundle.SOURCES,

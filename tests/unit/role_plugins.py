@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import jinja2
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,10 +26,23 @@ def load_plugin(path: Path) -> ModuleType:
 
 
 def role_defaults(role: str) -> dict[str, Any]:
-    """The defaults ROLE sees: keelson_defaults' (its dependency) with its own over them."""
+    """The defaults ROLE sees: keelson_defaults' (its dependency) with its own over them, the
+    values that come from versions.yml (keelson_versions, keelson_pins, keelson_arch and the
+    roles' version defaults) worked out as Ansible would."""
     shared = yaml.safe_load((ROLES / "keelson_defaults" / "defaults" / "main.yml").read_text())
     own = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text()) or {}
-    return {**shared, **own}
+    versions = yaml.safe_load((ROOT / "versions.yml").read_text())
+    filters = load_filter_plugin("keelson_defaults", "keelson_defaults").FilterModule().filters()
+    shared.update(
+        keelson_versions=versions,
+        keelson_pins=filters["keelson_pins"](versions),
+        keelson_arch=versions["arch"],
+    )
+    merged = {**shared, **own}
+    for name, value in own.items():
+        if isinstance(value, str) and "keelson_pins" in value:
+            merged[name] = jinja2.Template(value).render(merged)
+    return merged
 
 
 def load_filter_plugin(role: str, module: str) -> ModuleType:

@@ -74,3 +74,23 @@ def test_a_members_url_is_its_default_address_unless_its_inventory_says_otherwis
     assert url({**FACTS, "etcd_address": "10.1.0.5"}, 2379) == "https://10.1.0.5:2379"
     assert url({**FACTS, "etcd_client_port": 12379}, 2379) == "https://10.0.0.5:12379"
     assert url({**FACTS, "etcd_address": "fd00::5"}, 2379) == "https://[fd00::5]:2379"
+
+
+def test_pins_come_from_versions_yml_and_kubernetes_is_the_first_listed() -> None:
+    pins = FILTERS["keelson_pins"](
+        {"components": {"etcd": {"version": "v3.6.1"}, "kubernetes": {"versions": ["v2", "v1"]}}}
+    )
+    assert pins == {"etcd": "v3.6.1", "kubernetes": "v2"}
+
+
+def test_no_role_pins_a_release_of_its_own() -> None:
+    """Release defaults name keelson_pins (versions.yml): a literal would drift from the bundle."""
+    found = []
+    for role in sorted((ROOT / "roles").iterdir()):
+        defaults = role / "defaults" / "main.yml"
+        if role == SHARED or not defaults.is_file():
+            continue
+        for name, value in (yaml.safe_load(defaults.read_text()) or {}).items():
+            if isinstance(value, str) and re.fullmatch(r"v?\d+\.\d+\.\d+", value):
+                found.append(f"{role.name}: {name}: {value}")
+    assert found == []

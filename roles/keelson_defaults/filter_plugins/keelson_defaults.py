@@ -1,4 +1,5 @@
-"""Filters of keelson_defaults: where an etcd member listens, from its own host variables."""
+"""Filters of keelson_defaults: the pinned releases of versions.yml, and where an etcd member
+listens, from its own host variables."""
 
 from __future__ import annotations
 
@@ -21,9 +22,20 @@ def keelson_etcd_client_url(hostvars: Mapping[str, Any], default_port: int) -> s
     return f"https://{host}:{int(hostvars.get('etcd_client_port') or default_port)}"
 
 
+def keelson_pins(versions: Mapping[str, Any]) -> dict[str, str]:
+    """Component -> its pinned release from versions.yml (`version`, or the first of
+    `versions`: the Kubernetes release clusters are deployed with)."""
+    pins = {}
+    for component, spec in (versions.get("components") or {}).items():
+        listed = spec.get("versions") or [spec.get("version")]
+        pins[str(component)] = str(listed[0])
+    return pins
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
+            "keelson_pins": keelson_pins,
             "keelson_etcd_address": keelson_etcd_address,
             "keelson_etcd_client_url": keelson_etcd_client_url,
         }

@@ -71,7 +71,8 @@ class Versions:
     def select(
         self, only: list[str] | None = None, kubernetes: list[str] | None = None
     ) -> list[Build]:
-        """The builds to do: all, or only the named components (and Kubernetes versions)."""
+        """The builds to do: all, or only the named components (and Kubernetes versions;
+        "deployed" names the one clusters are deployed with, the first pinned)."""
         if only:
             unknown = sorted(set(only) - set(self.components))
             if unknown:
@@ -80,6 +81,7 @@ class Versions:
                 )
         picked = [b for b in self.builds if not only or b.component in only]
         if kubernetes:
+            kubernetes = [self.kubernetes().version if v == "deployed" else v for v in kubernetes]
             known = {b.version for b in self.builds if b.component == "kubernetes"}
             unpinned = sorted(set(kubernetes) - known)
             if unpinned:
