@@ -22,6 +22,7 @@ from keelson import (
     lab,
     runner,
     runs,
+    table,
 )
 from keelson.bundle import store as bundle_store
 from keelson.errors import (
@@ -67,9 +68,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
         if not nodes:
             print(f"lab {args.name}: no hosts (run `keelson lab up`)")
             return 1
-        print(f"{'HOST':<8}{'ADDRESS':<17}{'CONTAINER':<12}{'SYSTEMD':<12}")
-        for n in nodes:
-            print(f"{n['node']:<8}{n['address']:<17}{n['state']:<12}{n['systemd']:<12}")
+        rows = [(n["node"], n["address"], n["state"], n["systemd"]) for n in nodes]
+        print(table.render(("HOST", "ADDRESS", "CONTAINER", "SYSTEMD"), rows))
     elif args.lab_command == "image":
         print(hostimage.ensure_host_image(_progress))
     return 0
@@ -274,14 +274,19 @@ def cmd_bundle(args: argparse.Namespace) -> int:
             f"in {time.monotonic() - started:.1f}s; manifest {root / bundle_store.MANIFEST}"
         )
     elif args.bundle_command == "list":
-        print(f"{'COMPONENT':<13}{'VERSION':<10}{'STATUS':<12}{'FILES':>6}{'SIZE':>11}  SOURCE")
-        for row in bundle.list_builds(root):
-            size = f"{row.size / 2**20:.1f} MiB" if row.files else "-"
-            took = f" ({row.seconds:.0f}s)" if row.seconds is not None else ""
-            print(
-                f"{row.component:<13}{row.version:<10}{row.status:<12}{row.files:>6}{size:>11}"
-                f"  {row.source}{took}"
+        rows = [
+            (
+                row.component,
+                row.version,
+                row.status,
+                row.files,
+                table.size(row.size) if row.files else "-",
+                row.source + (f" ({row.seconds:.0f}s)" if row.seconds is not None else ""),
             )
+            for row in bundle.list_builds(root)
+        ]
+        columns = ("COMPONENT", "VERSION", "STATUS", "FILES>", "SIZE>", "SOURCE")
+        print(table.render(columns, rows))
         print(f"bundle root: {root}")
     elif args.bundle_command == "verify":
         checked, problems, extra = bundle.verify(root)

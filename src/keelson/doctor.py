@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from keelson import dockercli, external
+from keelson import dockercli, external, table
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,12 @@ def checks() -> list[Check]:
 
 def report(items: list[Check]) -> tuple[str, bool]:
     """A table of checks and whether every required one passed."""
-    width = max(len(c.name) for c in items) + 2
-    lines = []
-    for c in items:
-        mark = "ok  " if c.ok else ("MISS" if c.required else "warn")
-        hint = "" if c.ok else f"  -> {c.fix}"
-        lines.append(f"{mark} {c.name.ljust(width)}{c.detail}{hint}")
-    return "\n".join(lines), all(c.ok for c in items if c.required)
+    rows = [
+        (
+            "ok" if c.ok else ("MISS" if c.required else "warn"),
+            c.name,
+            c.detail + ("" if c.ok else f"  -> {c.fix}"),
+        )
+        for c in items
+    ]
+    return table.render(("", "CHECK", "FOUND"), rows), all(c.ok for c in items if c.required)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from keelson import table
 from keelson.errors import RunFailed, UsageError
 from keelson.paths import state_dir
 from keelson.runner import RunResult, run_playbook
@@ -87,14 +88,6 @@ def _endpoints(found: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return best
 
 
-def _size(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(size)
-
-
 def _age(timestamp: float) -> str:
     seconds = max(0, int(datetime.now(UTC).timestamp() - timestamp))
     if seconds < 120:
@@ -108,14 +101,21 @@ def status_text(found: dict[str, dict[str, Any]]) -> tuple[str, bool]:
     """A table of members (leader, revision, db size), the last backup, and whether all is well."""
     endpoints = _endpoints(found)
     leader_ids = {e["Status"]["leader"] for e in endpoints}
-    lines = [f"{'ENDPOINT':<28}{'LEADER':<8}{'VERSION':<10}{'REVISION':>12}{'DB SIZE':>12}"]
+    rows = []
     for e in sorted(endpoints, key=lambda e: str(e["Endpoint"])):
         st = e["Status"]
         is_leader = st["header"]["member_id"] == st["leader"]
-        lines.append(
-            f"{e['Endpoint']:<28}{'*' if is_leader else '':<8}{st.get('version', ''):<10}"
-            f"{st['header']['revision']:>12}{_size(st.get('dbSize', 0)):>12}"
+        rows.append(
+            (
+                e["Endpoint"],
+                "*" if is_leader else "",
+                st.get("version", ""),
+                st["header"]["revision"],
+                table.size(st.get("dbSize", 0)),
+            )
         )
+    columns = ("ENDPOINT", "LEADER", "VERSION", "REVISION>", "DB SIZE>")
+    lines = [table.render(columns, rows)]
     silent = sorted(h for h, m in found.items() if int(m.get("status_rc", 1)) != 0)
     healthy = bool(endpoints) and len(endpoints) >= len(found) and len(leader_ids) == 1
     lines.append(
@@ -136,7 +136,8 @@ def status_text(found: dict[str, dict[str, Any]]) -> tuple[str, bool]:
         host, last = max(good, key=lambda hs: hs[1]["success_time"])
         lines.append(
             f"last backup: {last.get('last_name', '?')} ({_age(last['success_time'])}, "
-            f"taken on {host}, {_size(last.get('size', 0))}, revision {last.get('revision', '?')})"
+            f"taken on {host}, {table.size(last.get('size', 0))}, "
+            f"revision {last.get('revision', '?')})"
         )
     else:
         lines.append("last backup: none recorded")
@@ -167,13 +168,21 @@ def snapshots_text(found: dict[str, dict[str, Any]]) -> str:
             errors.append(member["snapshots_error"].strip())
     if not listed:
         return "no snapshots" + (f": {errors[0]}" if errors else "")
-    lines = [f"{'NAME':<34}{'TAKEN':<22}{'REVISION':>10}{'KEYS':>9}{'SIZE':>11}  ETCD    CLUSTER"]
-    for snap in listed:
-        lines.append(
-            f"{snap['name']:<34}{snap['time']:<22}{snap['revision']:>10}{snap['total_keys']:>9}"
-            f"{_size(snap['size']):>11}  {snap.get('etcd_version', ''):<8}"
-            f"{snap.get('cluster_id', '')}"
+    rows = [
+        (
+            snap["name"],
+            snap["time"],
+            snap["revision"],
+            snap["total_keys"],
+            table.size(snap["size"]),
+            "yes" if snap.get("kubernetes_pki") else "no",
+            snap.get("etcd_version", ""),
+            snap.get("cluster_id", ""),
         )
+        for snap in listed
+    ]
+    columns = ("NAME", "TAKEN", "REVISION>", "KEYS>", "SIZE>", "PKI", "ETCD", "CLUSTER")
+    lines = [table.render(columns, rows)]
     return "\n".join(lines)
 
 

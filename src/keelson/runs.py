@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from keelson import table
 from keelson.errors import UsageError
 from keelson.paths import state_dir
 
@@ -126,13 +127,18 @@ def _changed(record: dict[str, Any]) -> int:
 
 
 def render_list(records: list[dict[str, Any]]) -> str:
-    lines = [f"{'RUN':<40}{'PLAYBOOK':<24}{'STATUS':<12}{'WALL':>8}{'CHANGED':>9}{'TASKS':>7}"]
-    for r in records:
-        lines.append(
-            f"{r['run_id']:<40}{r['playbook']:<24}{r['status']:<12}"
-            f"{r['elapsed_seconds']:>7.1f}s{_changed(r):>9}{r.get('task_count', '-'):>7}"
+    rows = [
+        (
+            r["run_id"],
+            r["playbook"],
+            r["status"],
+            f"{r['elapsed_seconds']:.1f}s",
+            _changed(r),
+            r.get("task_count", "-"),
         )
-    return "\n".join(lines)
+        for r in records
+    ]
+    return table.render(("RUN", "PLAYBOOK", "STATUS", "WALL>", "CHANGED>", "TASKS>"), rows)
 
 
 def render_show(record: dict[str, Any], tasks: list[dict[str, Any]], top: int) -> str:
@@ -152,24 +158,28 @@ def render_show(record: dict[str, Any], tasks: list[dict[str, Any]], top: int) -
     per_host = record.get("task_results_per_host", {})
     hosts = sorted(set(per_host) | {h for v in stats.values() for h in (v or {})})
     if hosts:
-        width = max(len(h) for h in hosts) + 2
-        lines += ["", "HOST".ljust(width) + f"{'RESULTS':>9}{'CHANGED':>9}{'BUSY':>9}"]
-        for host in hosts:
-            busy = sum(t["host_seconds"].get(host, 0.0) for t in tasks)
-            lines.append(
-                host.ljust(width)
-                + f"{per_host.get(host, 0):>9}{(stats.get('changed') or {}).get(host, 0):>9}"
-                + f"{busy:>8.1f}s"
+        rows = [
+            (
+                host,
+                per_host.get(host, 0),
+                (stats.get("changed") or {}).get(host, 0),
+                f"{sum(t['host_seconds'].get(host, 0.0) for t in tasks):.1f}s",
             )
+            for host in hosts
+        ]
+        lines += ["", table.render(("HOST", "RESULTS>", "CHANGED>", "BUSY>"), rows)]
     slowest = (
         sorted(tasks, key=lambda t: t["wall_seconds"], reverse=True)[:top]
         or record.get("slowest_tasks", [])[:top]
     )
     if slowest:
-        lines += ["", f"{'WALL':>8}  {'SLOWEST HOST':<20}TASK (PLAY)"]
+        slow_rows: list[tuple[str, str, str]] = []
         for t in slowest:
             host_seconds = t["host_seconds"]
             worst = max(host_seconds, key=host_seconds.get) if host_seconds else "-"
             worst_text = f"{worst} {host_seconds[worst]:.1f}s" if host_seconds else "-"
-            lines.append(f"{t['wall_seconds']:>7.1f}s  {worst_text:<20}{t['task']} ({t['play']})")
+            slow_rows.append(
+                (f"{t['wall_seconds']:.1f}s", worst_text, f"{t['task']} ({t['play']})")
+            )
+        lines += ["", table.render(("WALL>", "SLOWEST HOST", "TASK (PLAY)"), slow_rows)]
     return "\n".join(lines)
