@@ -330,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"keelson {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
+    # Options several commands take, declared once (argparse parents).
+    inv = argparse.ArgumentParser(add_help=False)
+    inv.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    yes = argparse.ArgumentParser(add_help=False)
+    yes.add_argument("--yes", action="store_true", help="do not ask before changing anything")
 
     p_lab = sub.add_parser("lab", help="the local lab of systemd hosts in containers")
     lab_sub = p_lab.add_subparsers(dest="lab_command", required=True)
@@ -376,30 +381,32 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--lab", default="lab", help="lab whose registry (default: lab)")
     p_images.set_defaults(func=cmd_images)
 
-    p_deploy = sub.add_parser("deploy", help="run playbooks/site.yml against an inventory")
-    p_deploy.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    p_deploy = sub.add_parser(
+        "deploy", parents=[inv], help="run playbooks/site.yml against an inventory"
+    )
     p_deploy.add_argument("--limit", help="only these hosts or groups (ansible --limit)")
     p_deploy.add_argument("--tags", help="only these tags (e.g. containerd_configure)")
     p_deploy.add_argument("--check", action="store_true", help="change nothing (drift report)")
     p_deploy.add_argument("--diff", action="store_true", help="show what would change")
     p_deploy.set_defaults(func=cmd_deploy)
 
-    p_scale = sub.add_parser("scale", help="add the inventory's new hosts (playbooks/scale.yml)")
-    p_scale.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    p_scale = sub.add_parser(
+        "scale", parents=[inv], help="add the inventory's new hosts (playbooks/scale.yml)"
+    )
     p_scale.add_argument("--limit", help="only these hosts (ansible --limit), e.g. node4")
     p_scale.set_defaults(func=cmd_scale)
 
     p_remove = sub.add_parser(
-        "remove-node", help="drain a worker, delete it from the cluster and reset it"
+        "remove-node",
+        parents=[inv, yes],
+        help="drain a worker, delete it from the cluster and reset it",
     )
-    p_remove.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     p_remove.add_argument("--node", required=True, help="the worker (a host of kube_node)")
-    p_remove.add_argument("--yes", action="store_true", help="do not ask before removing")
     p_remove.set_defaults(func=cmd_remove_node)
 
-    p_reset = sub.add_parser("reset", help="tear Kubernetes down on every host of the inventory")
-    p_reset.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
-    p_reset.add_argument("--yes", action="store_true", help="do not ask before resetting")
+    p_reset = sub.add_parser(
+        "reset", parents=[inv, yes], help="tear Kubernetes down on every host of the inventory"
+    )
     p_reset.add_argument(
         "--no-backup",
         action="store_true",
@@ -408,24 +415,23 @@ def build_parser() -> argparse.ArgumentParser:
     p_reset.set_defaults(func=cmd_reset)
 
     p_kubeconfig = sub.add_parser(
-        "kubeconfig", help="print the path of the admin kubeconfig the deploy fetched"
-    )
-    p_kubeconfig.add_argument(
-        "-i", "--inventory", required=True, help="inventory file or directory"
+        "kubeconfig",
+        parents=[inv],
+        help="print the path of the admin kubeconfig the deploy fetched",
     )
     p_kubeconfig.set_defaults(func=cmd_kubeconfig)
 
     p_kubectl = sub.add_parser(
-        "kubectl", help="the bundle's kubectl with the admin kubeconfig: kubectl -i INV -- ARGS"
+        "kubectl",
+        parents=[inv],
+        help="the bundle's kubectl with the admin kubeconfig: kubectl -i INV -- ARGS",
     )
-    p_kubectl.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     p_kubectl.add_argument("kubectl_args", nargs=argparse.REMAINDER, help="kubectl's arguments")
     p_kubectl.set_defaults(func=cmd_kubectl)
 
     p_inv = sub.add_parser("inventory", help="inventory tools")
     inv_sub = p_inv.add_subparsers(dest="inventory_command", required=True)
-    p_validate = inv_sub.add_parser("validate", help="check an inventory without touching hosts")
-    p_validate.add_argument("-i", "--inventory", required=True)
+    inv_sub.add_parser("validate", parents=[inv], help="check an inventory without touching hosts")
     p_inv.set_defaults(func=cmd_inventory)
 
     p_bundle = sub.add_parser("bundle", help="the offline bundle of pinned binaries (files mirror)")
@@ -457,20 +463,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_etcd = sub.add_parser("etcd", help="etcd backups, restore and status (on-call runbooks)")
     etcd_sub = p_etcd.add_subparsers(dest="etcd_command", required=True)
-    etcd_sub.add_parser("backup", help="take a verified backup now and copy it to the store")
+    etcd_sub.add_parser(
+        "backup", parents=[inv], help="take a verified backup now and copy it to the store"
+    )
     p_restore = etcd_sub.add_parser(
-        "restore", help="restore every member from one snapshot (docs/runbooks/etcd-restore.md)"
+        "restore",
+        parents=[inv, yes],
+        help="restore every member from one snapshot (docs/runbooks/etcd-restore.md)",
     )
     p_restore.add_argument(
         "--snapshot",
         required=True,
         help="snapshot name (see `etcd snapshots`) or a NAME.db.gz.enc path",
     )
-    p_restore.add_argument("--yes", action="store_true", help="do not ask before restoring")
-    etcd_sub.add_parser("status", help="members, leader, db size and the last backup")
-    etcd_sub.add_parser("snapshots", help="snapshots on the backup store, newest first")
-    for p in etcd_sub.choices.values():
-        p.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    etcd_sub.add_parser(
+        "status", parents=[inv], help="members, leader, db size and the last backup"
+    )
+    etcd_sub.add_parser(
+        "snapshots", parents=[inv], help="snapshots on the backup store, newest first"
+    )
     p_etcd.set_defaults(func=cmd_etcd)
 
     p_cred = sub.add_parser(
@@ -478,16 +489,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cred_sub = p_cred.add_subparsers(dest="credentials_command", required=True)
     p_cbackup = cred_sub.add_parser(
-        "backup", help="write <inventory>/credentials/ to one encrypted file (passphrase asked)"
+        "backup",
+        parents=[inv],
+        help="write <inventory>/credentials/ to one encrypted file (passphrase asked)",
     )
-    p_cbackup.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     p_cbackup.add_argument(
         "-o", "--output", help="the file to write (default: INVENTORY-credentials-TIME.keelson)"
     )
     p_crestore = cred_sub.add_parser(
-        "restore", help="put a backup's files back; refuses when a file there differs"
+        "restore",
+        parents=[inv],
+        help="put a backup's files back; refuses when a file there differs",
     )
-    p_crestore.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     p_crestore.add_argument("backup", help="the file `keelson credentials backup` wrote")
     p_cred.set_defaults(func=cmd_credentials)
 
