@@ -165,7 +165,7 @@ def test_a_file_mode_change_changes_the_tag(tree_dir: Path) -> None:
 def test_pinned_dockerfile_uses_the_parents_content_tag(tree_dir: Path) -> None:
     planned = images.plan(images.load_tree(tree_dir), bundle=tree_dir)
     by_name = {p.image.name: p for p in planned}
-    text = images._pinned_dockerfile(by_name["runtime/b"], by_name)
+    text = images.builder._pinned_dockerfile(by_name["runtime/b"], by_name)
     assert f"FROM {by_name['base'].tag}\n" in text
     assert by_name["base"].tag == f"keelson/base:{by_name['base'].digest}"
     assert by_name["service/x"].remote_tags == [by_name["service/x"].digest]
@@ -320,7 +320,7 @@ def test_verify_reads_the_registry_http_api_and_names_each_problem(
 ) -> None:
     tree = images.load_tree(tree_dir)
     planned = {p.image.name: p for p in images.plan(tree, bundle=tree_dir)}
-    monkeypatch.setattr(images, "local_image_id", lambda tag: f"sha256:id-of-{tag}")
+    monkeypatch.setattr(images.registry, "local_image_id", lambda tag: f"sha256:id-of-{tag}")
     good = {"config": {"digest": ""}, "layers": [{"digest": "sha256:layer"}]}
     for p in planned.values():
         manifest = {**good, "config": {"digest": f"sha256:id-of-{p.tag}"}}
