@@ -7,7 +7,7 @@ import yaml
 
 from keelson import lab
 from keelson.errors import LabError, UsageError
-from keelson.lab import LabSpec, _validate, groups_for
+from keelson.lab import LabSpec, groups_for, validate
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_addresses_are_stable_and_inside_the_subnet() -> None:
 )
 def test_bad_lab_specs_are_refused(spec: LabSpec, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        _validate(spec)
+        validate(spec)
 
 
 def test_lab_registry_sits_at_dot_two_and_containerd_trusts_it(
@@ -97,7 +97,7 @@ def test_lab_registry_sits_at_dot_two_and_containerd_trusts_it(
     spec = LabSpec(name="t", nodes=1, subnet="10.9.8.0/24")
     assert spec.registry == "10.9.8.2:5000"
     assert spec.registry_container == "keelson-t-registry"
-    monkeypatch.setattr(lab, "inventory_dir", lambda name: tmp_path / name)
+    monkeypatch.setattr(lab.inventory, "inventory_dir", lambda name: tmp_path / name)
     inv = lab.write_inventory(spec, tmp_path / "key", tmp_path / "known_hosts")
     text = (inv / "group_vars" / "all.yml").read_text()
     assert yaml.safe_load(text)["containerd_registries"] == [
@@ -107,14 +107,14 @@ def test_lab_registry_sits_at_dot_two_and_containerd_trusts_it(
             "mirrors": [{"url": "http://10.9.8.2:5000"}],
         }
     ]
-    assert "\n  - name: 10.9.8.2:5000\n" in text  # lists indented, as yamllint wants
+    assert '\n  - name: "10.9.8.2:5000"\n' in text  # lists indented, as yamllint wants
 
 
 def test_lab_inventory_carries_the_kubernetes_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = LabSpec(name="t", nodes=4, subnet="10.9.8.0/24", control_planes=3)
-    monkeypatch.setattr(lab, "inventory_dir", lambda name: tmp_path / name)
+    monkeypatch.setattr(lab.inventory, "inventory_dir", lambda name: tmp_path / name)
     inv = lab.write_inventory(spec, tmp_path / "key", tmp_path / "known_hosts")
     hosts = yaml.safe_load((inv / "hosts.yml").read_text())["all"]["children"]
     assert list(hosts["kube_control_plane"]["hosts"]) == ["node1", "node2", "node3"]
@@ -137,7 +137,10 @@ def test_lab_inventory_carries_the_kubernetes_settings(
         "conntrack": {"maxPerCore": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"}
     }
     assert "\n  - SystemVerification\n" in text  # lists indented, as yamllint wants
-    assert "failCgroupV1" in text.split("---")[0]  # the header says why
+    # Each lab-only setting says why, in the comment above it.
+    lines = text.splitlines()
+    above = lines[lines.index("kube_node_kubelet_config_extra:") - 1]
+    assert above.startswith("# ") and "cgroup v1" in above
 
 
 def test_kernel_params_to_set_names_only_the_differing_ones() -> None:
