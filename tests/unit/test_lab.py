@@ -107,7 +107,7 @@ def test_lab_registry_sits_at_dot_two_and_containerd_trusts_it(
             "mirrors": [{"url": "http://10.9.8.2:5000"}],
         }
     ]
-    assert '\n  - name: "10.9.8.2:5000"\n' in text  # lists indented, as yamllint wants
+    assert "\n  - name: 10.9.8.2:5000\n" in text  # lists indented, as yamllint wants
 
 
 def test_lab_inventory_carries_the_kubernetes_settings(
