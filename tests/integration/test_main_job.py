@@ -726,6 +726,9 @@ def test_reset_backs_up_etcd_then_wipes_every_host(lab: Path) -> None:
     registry = "get --prefix --keys-only /registry"
     keys = docker_exec("node1", "sh", "-c", ETCDCTL + registry).stdout.split()
     assert "/registry/secrets/default/canary" in keys
+    # etcd is not Kubernetes': a key outside /registry and the member's process stay.
+    docker_exec("node1", "sh", "-c", ETCDCTL + "put /keelson-test/survivor kept")
+    etcd_pid = docker_exec("node1", "systemctl", "show", "--property", "MainPID", "etcd").stdout
     store = "find /srv/etcd-backups -type f"
     before = set(docker_exec("node2", "sh", "-c", store).stdout.split())
     run = keelson("reset", "-i", str(lab), "--yes")
@@ -736,6 +739,14 @@ def test_reset_backs_up_etcd_then_wipes_every_host(lab: Path) -> None:
     taken = json.loads(docker_exec("node2", "cat", metadata[0]).stdout)
     assert taken["total_keys"] >= len(keys), taken
     assert docker_exec("node1", "sh", "-c", ETCDCTL + registry).stdout.strip() == ""
+    kept = docker_exec(
+        "node1", "sh", "-c", ETCDCTL + "get --print-value-only /keelson-test/survivor"
+    )
+    assert kept.stdout.strip() == "kept"  # kubeadm reset once emptied /var/lib/etcd
+    assert (
+        docker_exec("node1", "systemctl", "show", "--property", "MainPID", "etcd").stdout
+        == etcd_pid
+    )
     for node in NODES:
         assert docker_exec(node, "test", "-e", "/etc/kubernetes/kubelet.conf").returncode != 0
     assert not (lab / "credentials" / "admin.conf").exists()
