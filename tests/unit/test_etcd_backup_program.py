@@ -270,7 +270,7 @@ def test_list_carries_every_members_metadata_and_who_stored_it(tmp_path: Path) -
     later = "etcd-20261125T041500Z-r9"
     _serve(tmp_path, "node3", f"put {later}.json", json.dumps({"name": later}).encode())
     listed = json.loads(_serve(tmp_path, "node2", "list"))
-    assert sorted((e["stored_by"], e["name"]) for e in listed) == [
+    assert sorted((e["member"], e["metadata"]["name"]) for e in listed) == [
         ("node1", NAME),
         ("node3", later),
     ]
