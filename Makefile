@@ -13,7 +13,7 @@ CONTROL_PLANES ?= 1
 # What the main job installs from the bundle (built through the Go module proxy, cached).
 LAB_BUNDLE := etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns
 
-.PHONY: setup bundle lab lab-down lint unit molecule scenarios integration test bench
+.PHONY: setup bundle lab lab-down collection lint unit molecule scenarios integration test bench
 
 setup:
 	scripts/setup-host.sh
@@ -32,6 +32,10 @@ lab: bundle
 
 lab-down:
 	keelson lab down
+
+## The roles, playbooks and plugins as the Ansible collection keelson.platform (galaxy.yml).
+collection: setup
+	ansible-galaxy collection build --force --output-path .keelson/collections
 
 lint: setup
 	ruff check src tests molecule roles plugins

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from keelson import dockercli, external
 from keelson.errors import ControllerError, LabError
-from keelson.paths import project_root
+from keelson.paths import checkout_root
 
 ROOTFS_REPO = "keelson/rootfs"
 HOST_REPO = "keelson/lab-host"
@@ -25,7 +25,7 @@ Progress = Callable[[str], None]
 
 
 def _definition_dir() -> Path:
-    return project_root() / "images" / "lab-host"
+    return checkout_root("the lab host image") / "images" / "lab-host"
 
 
 def _digest(paths: list[Path], extra: str = "") -> str:

@@ -7,6 +7,7 @@ a host is edited by hand.
 
 import base64
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -492,6 +493,91 @@ def test_second_run_with_plain_ansible_changes_nothing(lab: Path) -> None:
     assert sorted(stats["ok"]) == list(NODES)
 
 
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The collection keelson.platform built from this checkout and installed by ansible-galaxy,
+    and the keelson package installed (not editable) beside it, in a directory outside the
+    checkout: what a site that installs keelson gets."""
+    place = tmp_path_factory.mktemp("installed")
+    galaxy = str(Path(KEELSON[0]).parent / "ansible-galaxy")
+    build = [galaxy, "collection", "build", "--output-path", str(place), str(ROOT)]
+    subprocess.run(build, cwd=place, check=True, capture_output=True)
+    (tarball,) = place.glob("keelson-platform-*.tar.gz")
+    install = [galaxy, "collection", "install", "-p", str(place / "collections"), str(tarball)]
+    subprocess.run(install, cwd=place, check=True, capture_output=True)
+    pip = [KEELSON[0], "-m", "pip", "install", "-q", "--no-deps"]
+    subprocess.run([*pip, "--target", str(place / "site"), str(ROOT)], check=True)
+    return place
+
+
+def test_the_built_collection_serves_a_playbook_outside_the_tree(
+    lab: Path, installed: Path
+) -> None:
+    """A site's own playbook uses two roles of the installed collection by their full names,
+    with plain ansible-playbook and Ansible's defaults: the hosts keelson converged from the
+    checkout are converged for the collection's roles too (nothing changes)."""
+    playbook = installed / "site-playbook.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "The site's own play, with two roles of keelson.platform",
+                    "hosts": "all",
+                    "roles": ["keelson.platform.common", "keelson.platform.node_exporter"],
+                }
+            ]
+        )
+    )
+    env = {
+        "PATH": f"{Path(KEELSON[0]).parent}:/usr/bin:/bin",
+        "HOME": str(Path.home()),
+        "ANSIBLE_COLLECTIONS_PATH": str(installed / "collections"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    play = subprocess.run(
+        [str(Path(KEELSON[0]).parent / "ansible-playbook"), "-i", str(lab), str(playbook)],
+        cwd=installed,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert play.returncode == 0, play.stdout[-3000:] + play.stderr
+    recap = re.findall(r"^(node\d)\s+: ok=(\d+)\s+changed=(\d+)", play.stdout, re.M)
+    assert sorted(host for host, _, _ in recap) == list(NODES), play.stdout[-2000:]
+    assert all(int(ok) > 10 and changed == "0" for _, ok, changed in recap), recap
+
+
+def test_the_cli_runs_from_the_installed_package_and_collection(lab: Path, installed: Path) -> None:
+    """keelson installed as a package (not this checkout) runs the installed collection's
+    playbooks from a directory outside any checkout, keeping its run records in the user's
+    state directory."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("KEELSON_", "ANSIBLE_"))},
+        "PYTHONPATH": str(installed / "site"),
+        "ANSIBLE_COLLECTIONS_PATH": str(installed / "collections"),
+        "XDG_STATE_HOME": str(installed / "state"),
+    }
+    where = subprocess.run(
+        [KEELSON[0], "-c", "import keelson; print(keelson.__file__)"],
+        cwd=installed, env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert where.stdout.startswith(str(installed / "site")), where.stdout
+    proc = subprocess.run(
+        [*KEELSON, "deploy", "-i", str(lab), "--tags", "node_exporter"],
+        cwd=installed, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    run = Run(proc.returncode, proc.stdout, proc.stderr)
+    assert run.code == 0, run.out[-3000:] + run.err
+    assert run.run_dir.is_relative_to(installed / "state" / "keelson" / "runs"), run.run_dir
+    stats = run.record["stats"]
+    assert isinstance(stats, dict)
+    assert sorted(stats["ok"]) == list(NODES)
+    assert stats["changed"] == {}, stats["changed"]
+    collection = installed / "collections" / "ansible_collections" / "keelson" / "platform"
+    assert run.record["project"] == str(collection.resolve())
+
+
 def test_check_diff_reports_no_drift_then_finds_a_hand_edit(lab: Path) -> None:
     clean = keelson("deploy", "-i", str(lab), "--check", "--diff")
     assert clean.code == 0, clean.err
@@ -501,7 +587,7 @@ def test_check_diff_reports_no_drift_then_finds_a_hand_edit(lab: Path) -> None:
         "node2", "sh", "-c", "echo 'server rogue.example.org iburst' >> /etc/chrony/chrony.conf"
     )
     # A base package removed by hand (its configuration files stay: dpkg's "config-files"
-    # state, which keelson_apt's fast path must not take for installed).
+    # state, which keelson.platform.apt's fast path must not take for installed).
     docker_exec("node2", "apt-get", "remove", "--yes", "--quiet", "logrotate")
     # The whole cluster was just found clean: the operator checks the edited host again.
     drift = keelson("deploy", "-i", str(lab), "--check", "--diff", "--limit", "node2")

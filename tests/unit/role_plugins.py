@@ -1,4 +1,4 @@
-"""Load a plugin module (a role's filter plugins, the project's plugins/) by path, as Ansible
+"""Load a plugin module (the collection's plugins/) by path, as Ansible
 does, or run one of the project's modules on this machine, for unit tests."""
 
 import importlib.util
@@ -32,10 +32,10 @@ def role_defaults(role: str) -> dict[str, Any]:
     shared = yaml.safe_load((ROLES / "keelson_defaults" / "defaults" / "main.yml").read_text())
     own = yaml.safe_load((ROLES / role / "defaults" / "main.yml").read_text()) or {}
     versions = yaml.safe_load((ROOT / "versions.yml").read_text())
-    filters = load_filter_plugin("keelson_defaults", "keelson_defaults").FilterModule().filters()
+    filters = load_filter_plugin("shared").FilterModule().filters()
     shared.update(
         keelson_versions=versions,
-        keelson_pins=filters["keelson_pins"](versions),
+        keelson_pins=filters["pins"](versions),
         keelson_arch=versions["arch"],
     )
     merged = {**shared, **own}
@@ -45,8 +45,9 @@ def role_defaults(role: str) -> dict[str, Any]:
     return merged
 
 
-def load_filter_plugin(role: str, module: str) -> ModuleType:
-    return load_plugin(ROLES / role / "filter_plugins" / f"{module}.py")
+def load_filter_plugin(module: str) -> ModuleType:
+    """plugins/filter/MODULE.py, the filters of the collection keelson.platform."""
+    return load_plugin(ROOT / "plugins" / "filter" / f"{module}.py")
 
 
 def run_module(module: str, args: dict[str, Any], home: Path, *flags: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 from role_plugins import load_filter_plugin
 
-plugin = load_filter_plugin("bundle", "keelson_bundle")
+plugin = load_filter_plugin("bundle")
 
 ETCD = {
     "name": "etcd-v3.6.16",

@@ -1,10 +1,10 @@
-"""Unit tests of the common role's filter plugin (roles/common/filter_plugins)."""
+"""Unit tests of the common role's filters (plugins/filter/common.py)."""
 
 from __future__ import annotations
 
 from role_plugins import load_filter_plugin
 
-plugin = load_filter_plugin("common", "keelson_common")
+plugin = load_filter_plugin("common")
 
 WANTED = {
     "net.ipv4.ip_forward": 1,

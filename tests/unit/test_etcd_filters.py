@@ -1,4 +1,4 @@
-"""Unit tests of the etcd role's filter plugin (roles/etcd/filter_plugins)."""
+"""Unit tests of the etcd role's filters (plugins/filter/etcd.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from role_plugins import load_filter_plugin
 
-plugin = load_filter_plugin("etcd", "keelson_etcd")
+plugin = load_filter_plugin("etcd")
 
 H1, H2, H3 = "https://10.0.0.1:2379", "https://10.0.0.2:2379", "https://10.0.0.3:2379"
 MEMBERS = {H1: "node1", H2: "node2", H3: "node3"}

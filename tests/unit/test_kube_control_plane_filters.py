@@ -1,8 +1,8 @@
-"""The kube_control_plane role's filters (roles/kube_control_plane/filter_plugins)."""
+"""The kube_control_plane role's filters (plugins/filter/kube_control_plane.py)."""
 
 from role_plugins import load_filter_plugin
 
-keys = load_filter_plugin("kube_control_plane", "keelson_kube_control_plane").encryption_keys
+keys = load_filter_plugin("kube_control_plane").encryption_keys
 
 
 def config(*providers: dict[str, object], resources: list[str] | None = None) -> dict[str, object]:

@@ -3,7 +3,7 @@
 import pytest
 from role_plugins import load_filter_plugin
 
-plugin = load_filter_plugin("kube_node", "keelson_kube")
+plugin = load_filter_plugin("kube_node")
 
 
 def test_cluster_dns_is_the_tenth_address_of_the_service_network() -> None:

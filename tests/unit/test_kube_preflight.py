@@ -7,7 +7,7 @@ from typing import Any
 
 from role_plugins import load_filter_plugin
 
-plugin = load_filter_plugin("preflight", "keelson_preflight")
+plugin = load_filter_plugin("preflight")
 
 GROUPS = {
     "all": ["node1", "node2", "node3"],

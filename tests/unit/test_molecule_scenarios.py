@@ -52,3 +52,28 @@ def test_every_converge_play_takes_the_shared_strategy(scenario: Path) -> None:
         name = f"{scenario.name}/converge.yml: play {play.get('name')!r}"
         assert play.get("strategy") == "{{ molecule_strategy }}", name
         assert STRATEGY in play.get("vars_files", []), name
+
+
+SHARED_CONFIG = MOLECULE.parent / ".config" / "molecule" / "config.yml"
+# How a host container is made: keelson.lab.hosts.run_host owns it, for the lab and molecule.
+RECIPE_FIELDS = {
+    "capabilities", "security_opts", "tmpfs", "cgroupns_mode", "privileged", "volumes",
+    "devices", "stop_signal", "command", "override_command", "pre_build_image",
+}  # fmt: skip
+
+
+def test_molecule_hosts_are_made_by_the_labs_recipe() -> None:
+    """Molecule's create and destroy are keelson's (molecule/shared, keelson.lab.molecule), and
+    no platform spells a part of the recipe the docker driver would apply instead."""
+    config = yaml.safe_load(SHARED_CONFIG.read_text())
+    playbooks = config["provisioner"]["playbooks"]
+    assert playbooks == {"create": "../shared/create.yml", "destroy": "../shared/destroy.yml"}
+    for name in playbooks.values():
+        (task,) = yaml.safe_load((MOLECULE / "shared" / Path(name).name).read_text())[0]["tasks"]
+        assert task["ansible.builtin.command"]["argv"][1:3] == ["-m", "keelson.lab.molecule"]
+    platforms = list(config["platforms"])
+    for scenario in SCENARIOS:
+        platforms += yaml.safe_load((scenario / "molecule.yml").read_text()).get("platforms", [])
+    assert len(platforms) >= 3
+    for platform in platforms:
+        assert RECIPE_FIELDS.isdisjoint(platform), (platform["name"], RECIPE_FIELDS & set(platform))

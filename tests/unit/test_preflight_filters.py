@@ -1,4 +1,4 @@
-"""Unit tests of the preflight role's filter plugin (roles/preflight/filter_plugins)."""
+"""Unit tests of the preflight role's filters (plugins/filter/preflight.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from role_plugins import load_filter_plugin
 
-plugin = load_filter_plugin("preflight", "keelson_preflight")
+plugin = load_filter_plugin("preflight")
 
 SPECS: dict[str, Any] = {
     "containerd": {

@@ -5,24 +5,36 @@ mitogen's module scans compile each module_utils source once per run."""
 import contextlib
 import gc
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
 import pytest
 from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import PluginLoader, filter_loader, test_loader
+from ansible.plugins.loader import PluginLoader, filter_loader, init_plugin_loader, test_loader
 from ansible.template import Templar, trust_as_template
 
+from keelson import prefork
 from keelson.prefork import PreforkMixin, compile_module_utils_once, load_jinja_plugins
 
-TEMPLATE = "{{ [2, 1, 2] | unique | to_json }}{{ 'a' is match('a') }}"
+# A builtin filter and test, and one of the collection keelson.platform (through the checkout's
+# link to itself, as ansible.cfg's collections_path finds it).
+TEMPLATE = (
+    "{{ [2, 1, 2] | unique | to_json }}{{ 'a' is match('a') }}"
+    "{{ {'components': {}} | keelson.platform.pins | length }}"
+)
+RESULT = "[2, 1]True0"
+init_plugin_loader([str(Path(__file__).resolve().parents[2] / "collections")])
 
 
 @pytest.fixture(autouse=True)
-def cold_caches() -> Iterator[None]:
+def cold_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for loader in (filter_loader, test_loader):
         loader._clear_caches()
+    for name in [m for m in sys.modules if m.startswith("ansible_collections.keelson")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(prefork, "_collection_filters_loaded", False)
     yield
 
 
@@ -38,7 +50,7 @@ def _template_in_a_forked_worker(*, loading_refused: bool) -> int:
             )
             with refuse if loading_refused else contextlib.nullcontext():
                 templar = Templar(loader=DataLoader())
-                assert templar.template(trust_as_template(TEMPLATE)) == "[2, 1]True"
+                assert templar.template(trust_as_template(TEMPLATE)) == RESULT
         except BaseException:
             status = 1
         os._exit(status)

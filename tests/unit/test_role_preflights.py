@@ -39,7 +39,7 @@ def preflight(
                         {
                             "name": "Preflight of the role",
                             "ansible.builtin.include_role": {
-                                "name": role,
+                                "name": f"keelson.platform.{role}",
                                 "tasks_from": tasks_from,
                             },
                         }

@@ -14,12 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "roles" / "keelson_defaults"
 # The shared values, as a role or playbook would spell them.
 LITERALS = re.compile(r"(?<![\d.])(2379|2380|6443|6444)(?![\d])|containerd\.sock|\bamd64\b")
-# Where roles and playbooks decide things: task files, templates, variables, defaults, plugins.
-CODE_PARTS = ("tasks", "handlers", "templates", "vars", "defaults", "filter_plugins", "library")
+# Where roles decide things: task files, templates, variables, defaults.
+CODE_PARTS = ("tasks", "handlers", "templates", "vars", "defaults")
+# The collection's plugins, but for the shared filters (plugins/filter/shared.py).
+PLUGIN_TYPES = ("filter", "modules", "action")
 
 
 def _code_files() -> list[Path]:
     files = [p for p in (ROOT / "playbooks").rglob("*") if p.is_file()]
+    for kind in PLUGIN_TYPES:
+        files += [p for p in (ROOT / "plugins" / kind).glob("*.py") if p.name != "shared.py"]
     for role in (ROOT / "roles").iterdir():
         if role == SHARED or not role.is_dir():
             continue
@@ -50,7 +54,7 @@ def test_the_check_finds_a_literal() -> None:
 )
 def test_every_role_depends_on_the_shared_defaults(role: str) -> None:
     meta = yaml.safe_load((ROOT / "roles" / role / "meta" / "main.yml").read_text())
-    assert {"role": "keelson_defaults"} in meta["dependencies"], role
+    assert {"role": "keelson.platform.keelson_defaults"} in meta["dependencies"], role
 
 
 def test_every_shared_default_is_documented_in_its_spec() -> None:
@@ -64,12 +68,12 @@ def test_every_shared_default_is_documented_in_its_spec() -> None:
         assert options[name].get("description"), name
 
 
-FILTERS = load_filter_plugin("keelson_defaults", "keelson_defaults").FilterModule().filters()
+FILTERS = load_filter_plugin("shared").FilterModule().filters()
 FACTS = {"ansible_facts": {"default_ipv4": {"address": "10.0.0.5"}}, "ansible_host": "192.0.2.9"}
 
 
 def test_a_members_url_is_its_default_address_unless_its_inventory_says_otherwise() -> None:
-    url = FILTERS["keelson_etcd_client_url"]
+    url = FILTERS["etcd_client_url"]
     assert url(FACTS, 2379) == "https://10.0.0.5:2379"  # not ansible_host: etcd listens there
     assert url({**FACTS, "etcd_address": "10.1.0.5"}, 2379) == "https://10.1.0.5:2379"
     assert url({**FACTS, "etcd_client_port": 12379}, 2379) == "https://10.0.0.5:12379"
@@ -77,7 +81,7 @@ def test_a_members_url_is_its_default_address_unless_its_inventory_says_otherwis
 
 
 def test_pins_come_from_versions_yml_and_kubernetes_is_the_first_listed() -> None:
-    pins = FILTERS["keelson_pins"](
+    pins = FILTERS["pins"](
         {"components": {"etcd": {"version": "v3.6.1"}, "kubernetes": {"versions": ["v2", "v1"]}}}
     )
     assert pins == {"etcd": "v3.6.1", "kubernetes": "v2"}

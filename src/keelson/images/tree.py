@@ -12,7 +12,7 @@ from pathlib import Path
 from keelson import hostimage
 from keelson.bundle import spec as bundle_spec
 from keelson.errors import BundleError, ImageError
-from keelson.paths import project_root
+from keelson.paths import checkout_root
 
 NAMESPACE = "keelson/"
 # Top-level directories of images/ that hold the pipeline's tree (lab-host and testing are built
@@ -28,7 +28,7 @@ Progress = Callable[[str], None]
 
 
 def default_images_dir() -> Path:
-    return project_root() / "images"
+    return checkout_root("the image tree (images/)") / "images"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -162,23 +162,24 @@ def ensure_network(spec: LabSpec) -> None:
     )
 
 
-def run_node(spec: LabSpec, index: int, image: str) -> None:
-    container = spec.container(index)
-    args = [
-        "run",
-        "--detach",
-        "--name",
-        container,
-        "--hostname",
-        spec.node_name(index),
-        "--network",
-        spec.network,
-        "--ip",
-        spec.address(index),
-        "--label",
-        f"{LABEL}={spec.name}",
-        "--label",
-        f"{LABEL}.node={spec.node_name(index)}",
+def run_host(
+    container: str,
+    hostname: str,
+    image: str,
+    network: str,
+    labels: dict[str, str],
+    address: str | None = None,
+) -> None:
+    """Start a lab host: a systemd container with what Kubernetes needs (every capability the
+    machine allows, no seccomp or AppArmor confinement, its own cgroup namespace, every device,
+    tmpfs where systemd expects one, and volumes for state overlayfs cannot hold). The one recipe
+    of `keelson lab` and of the molecule scenarios (keelson.lab.molecule)."""
+    args = ["run", "--detach", "--name", container, "--hostname", hostname, "--network", network]
+    if address:
+        args += ["--ip", address]
+    for key, value in labels.items():
+        args += ["--label", f"{key}={value}"]
+    args += [
         "--stop-signal",
         "SIGRTMIN+3",
         "--restart",
@@ -199,9 +200,21 @@ def run_node(spec: LabSpec, index: int, image: str) -> None:
         args += ["--cap-add", cap]
     for path in NODE_VOLUMES:
         volume = f"{container}{path.replace('/', '-')}"
-        dockercli.run("volume", "create", "--label", f"{LABEL}={spec.name}", volume)
+        volume_labels = [f"--label={key}={value}" for key, value in labels.items()]
+        dockercli.run("volume", "create", *volume_labels, volume)
         args += ["--volume", f"{volume}:{path}"]
     dockercli.run(*args, image)
+
+
+def run_node(spec: LabSpec, index: int, image: str) -> None:
+    run_host(
+        spec.container(index),
+        spec.node_name(index),
+        image,
+        spec.network,
+        {LABEL: spec.name, f"{LABEL}.node": spec.node_name(index)},
+        spec.address(index),
+    )
 
 
 def wait_booted(container: str) -> None:

@@ -12,7 +12,6 @@ from keelson import images
 from keelson.bundle import spec as bundle_spec
 from keelson.bundle import store as bundle_store
 from keelson.lab.spec import LabSpec, inventory_dir, write_if_changed
-from keelson.paths import project_root
 
 # Addresses of the cluster the roles deploy on a lab (pods: flannel's default network).
 KUBE_POD_CIDR = "10.244.0.0/16"
@@ -48,7 +47,7 @@ def groups_for(nodes: int, control_planes: int = 1) -> dict[str, list[str]]:
 
 def _pause_version() -> str:
     """Tag of the pod sandbox image of the tree (images/cluster/pause/VERSION)."""
-    tree = images.load_tree(project_root() / "images")
+    tree = images.load_tree(images.default_images_dir())
     return str(tree.images["cluster/pause"].version)
 
 

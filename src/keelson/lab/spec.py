@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keelson.errors import UsageError
-from keelson.paths import project_root, state_dir
+from keelson.paths import checkout_root, state_dir
 
 LABEL = "io.keelson.lab"
 # The lab registry: images/service/registry at .2 of the lab network, port 5000 there, and
@@ -76,7 +76,7 @@ def state_path(name: str) -> Path:
 
 
 def inventory_dir(name: str) -> Path:
-    return project_root() / "inventories" / name
+    return checkout_root("the lab") / "inventories" / name
 
 
 def validate(spec: LabSpec) -> None:

@@ -35,7 +35,7 @@ def keelson_pins(versions: Mapping[str, Any]) -> dict[str, str]:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
-            "keelson_pins": keelson_pins,
-            "keelson_etcd_address": keelson_etcd_address,
-            "keelson_etcd_client_url": keelson_etcd_client_url,
+            "pins": keelson_pins,
+            "etcd_address": keelson_etcd_address,
+            "etcd_client_url": keelson_etcd_client_url,
         }

@@ -124,7 +124,7 @@ class FilterModule:
 
     def filters(self) -> dict[str, Any]:
         return {
-            "keelson_etcd_subject_alt_names": subject_alt_names,
-            "keelson_etcd_health_problems": health_problems,
-            "keelson_etcd_certificate_reasons": certificate_reasons,
+            "etcd_subject_alt_names": subject_alt_names,
+            "etcd_health_problems": health_problems,
+            "etcd_certificate_reasons": certificate_reasons,
         }

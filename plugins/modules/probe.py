@@ -1,9 +1,9 @@
 #!/usr/bin/python
-"""keelson_probe: read-only probes of a host in one task.
+"""keelson.platform.probe: read-only probes of a host in one task.
 
 A role's checks read a few files, look for a few paths and run a few read-only commands
 before they decide anything; as separate slurp, stat and command tasks each costs the
-controller about 50 ms per host (keelson_files says why). This module does them all in one
+controller about 50 ms per host (keelson.platform.files says why). This module does them all in one
 task and changes nothing, in check mode too.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
-module: keelson_probe
+module: probe
 short_description: Read files, look for paths and run read-only commands in one task
 description:
   - Never changes the host; runs in check mode as in a normal run.

@@ -27,4 +27,4 @@ def encryption_keys(config: Any) -> list[str]:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"keelson_encryption_keys": encryption_keys}
+        return {"encryption_keys": encryption_keys}

@@ -1,4 +1,4 @@
-"""keelson_files (plugins/modules/keelson_files.py) run for real by Ansible on this machine
+"""keelson.platform.files (plugins/modules/files.py) run for real by Ansible on this machine
 (connection local) against a temporary directory: created, rewritten, re-permissioned and
 removed paths are reported; a second run changes nothing; check mode reports without writing."""
 
@@ -21,7 +21,7 @@ def run(files: list[dict[str, Any]], tmp_path: Path, *flags: str) -> dict[str, A
     for entry in files:
         entry.setdefault("owner", OWNER)
         entry.setdefault("group", GROUP)
-    return run_module("keelson_files", {"files": files}, tmp_path, *flags)
+    return run_module("keelson.platform.files", {"files": files}, tmp_path, *flags)
 
 
 def layout(tmp_path: Path) -> list[dict[str, Any]]:

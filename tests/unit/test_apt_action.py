@@ -1,4 +1,4 @@
-"""keelson_apt's fast path (plugins/action/keelson_apt.py) decides from dpkg-query alone only
+"""keelson.platform.apt's fast path (plugins/action/apt.py) decides from dpkg-query alone only
 when every package asked for is plainly installed; anything else goes to ansible.builtin.apt.
 (The path through apt on real hosts: molecule's converges and the lab's drift test, which
 removes a package by hand.)"""
@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 from role_plugins import load_plugin
 
-keelson_apt = load_plugin(
-    Path(__file__).resolve().parents[2] / "plugins" / "action" / "keelson_apt.py"
-)
+apt = load_plugin(Path(__file__).resolve().parents[2] / "plugins" / "action" / "apt.py")
 
 QUERY_OUTPUT = """\
 chrony installed
@@ -22,8 +20,8 @@ kmod installed
 
 def test_only_packages_in_the_installed_state_count_as_installed() -> None:
     # A package removed by hand keeps its configuration files: it is not installed.
-    assert keelson_apt.installed(QUERY_OUTPUT) == {"chrony", "kmod"}
-    assert keelson_apt.installed("") == set()
+    assert apt.installed(QUERY_OUTPUT) == {"chrony", "kmod"}
+    assert apt.installed("") == set()
 
 
 @pytest.mark.parametrize(
@@ -45,4 +43,4 @@ def test_only_packages_in_the_installed_state_count_as_installed() -> None:
 def test_the_fast_path_takes_plain_names_to_keep_present_only(
     args: dict[str, object], names: list[str] | None
 ) -> None:
-    assert keelson_apt.requested(args) == names
+    assert apt.requested(args) == names

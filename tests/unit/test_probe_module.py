@@ -1,4 +1,4 @@
-"""keelson_probe (plugins/modules/keelson_probe.py) run for real by Ansible on this machine
+"""keelson.platform.probe (plugins/modules/probe.py) run for real by Ansible on this machine
 (connection local): files, paths and commands read in one task, missing ones reported rather
 than failing, nothing changed in a normal run or in check mode."""
 
@@ -11,7 +11,7 @@ from role_plugins import run_module
 
 
 def probe(args: dict[str, Any], tmp_path: Path, *flags: str) -> dict[str, Any]:
-    return run_module("keelson_probe", args, tmp_path, *flags)
+    return run_module("keelson.platform.probe", args, tmp_path, *flags)
 
 
 def test_reads_files_paths_and_commands_and_reports_what_is_missing(tmp_path: Path) -> None:

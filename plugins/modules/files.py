@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""keelson_files: a role's directories and files in one task.
+"""keelson.platform.files: a role's directories and files in one task.
 
 Every Ansible task costs the controller about 50 ms per host before any work is done, whatever
 it does; a role that writes five files and their directories in seven tasks pays that seven
@@ -19,7 +19,7 @@ from typing import Any
 from ansible.module_utils.basic import AnsibleModule
 
 DOCUMENTATION = r"""
-module: keelson_files
+module: files
 short_description: Directories and files of a role in one task
 description:
   - Applies each entry of I(files) in order, as ansible.builtin.file (directory, absent) or

@@ -480,11 +480,11 @@ class FilterModule:
 
     def filters(self) -> dict[str, Any]:
         return {
-            "keelson_role_specs": role_specs,
-            "keelson_inventory_problems": inventory_problems,
-            "keelson_cgroup_mounts": cgroup_mounts,
-            "keelson_listeners": listeners,
-            "keelson_port_problems": port_problems,
-            "keelson_kubernetes_problems": kubernetes_problems,
-            "keelson_bundle_kubernetes_versions": bundle_kubernetes_versions,
+            "role_specs": role_specs,
+            "inventory_problems": inventory_problems,
+            "cgroup_mounts": cgroup_mounts,
+            "listeners": listeners,
+            "port_problems": port_problems,
+            "kubernetes_problems": kubernetes_problems,
+            "bundle_kubernetes_versions": bundle_kubernetes_versions,
         }

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 """Install a role's artifacts from the files mirror in one task (the bundle role's install step).
 
-For every item of a plan (filter_plugins/keelson_bundle.py: bundle_plan) it makes sure that:
+For every item of a plan (plugins/filter/bundle.py: bundle_plan) it makes sure that:
 the cache and install directories exist (root, 0755); the cached file has the plan's sha256 (a
 missing or different file is downloaded to a temporary file, checked, and only then put in
 place: a wrong download keeps nothing); an archive is unpacked into its own directory
@@ -21,7 +21,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
 DOCUMENTATION = r"""
-module: keelson_bundle_install
+module: bundle_install
 short_description: Download, check, unpack and link the artifacts of a bundle plan
 description:
   - Used by the bundle role's install entry point; see the module's docstring.

@@ -22,6 +22,6 @@ def host_addresses(hosts: list[str], hostvars: Any) -> list[str]:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
-            "keelson_kube_nth_address": nth_address,
-            "keelson_kube_host_addresses": host_addresses,
+            "kube_nth_address": nth_address,
+            "kube_host_addresses": host_addresses,
         }

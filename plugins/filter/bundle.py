@@ -69,4 +69,4 @@ def _problem(name: str, path: str, links: dict[str, str], sha256: str) -> str:
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"keelson_bundle_plan": bundle_plan}
+        return {"bundle_plan": bundle_plan}

@@ -1,4 +1,4 @@
-"""keelson_apt: ansible.builtin.apt with a fast path for packages that are already installed.
+"""keelson.platform.apt: ansible.builtin.apt with a fast path for packages already installed.
 
 Takes apt's own arguments. When `state` is `present` (apt's default) and every `name` is a plain
 package name that dpkg lists as installed, the task ends there, unchanged, after one

@@ -39,4 +39,4 @@ class FilterModule:
     """common role helpers as Jinja filters."""
 
     def filters(self) -> dict[str, Any]:
-        return {"keelson_common_sysctl_state": sysctl_state}
+        return {"sysctl_state": sysctl_state}
