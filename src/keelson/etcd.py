@@ -13,7 +13,8 @@ from typing import Any
 from keelson import table
 from keelson.errors import RunFailed, UsageError
 from keelson.paths import state_dir
-from keelson.runner import RunResult, run_playbook
+from keelson.progress import RunResult
+from keelson.runner import run_playbook
 
 
 def backup(inventory: Path) -> dict[str, Any]:

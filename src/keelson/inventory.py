@@ -15,7 +15,8 @@ from pathlib import Path
 from keelson import external
 from keelson.errors import InventoryError, RunFailed
 from keelson.paths import project_root
-from keelson.runner import RunResult, run_playbook
+from keelson.progress import RunResult
+from keelson.runner import run_playbook
 
 
 def resolve(path: str) -> Path:

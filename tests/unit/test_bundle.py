@@ -127,7 +127,7 @@ def test_layout_matches_the_upstream_download_sites() -> None:
     containerd = builds["containerd"]
     assert containerd.artifact_path().endswith(f"/containerd-{containerd.bare}-linux-amd64.tar.gz")
     assert builds["runc"].artifact_path().endswith("/runc.amd64")
-    assert bundle._artifacts_of(builds["kubernetes"])[0] == (
+    assert bundle.artifacts_of(builds["kubernetes"])[0] == (
         "dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubeadm"
     )
     assert builds["kubernetes"].checksum_path("dl.k8s.io/x/kubeadm") == "dl.k8s.io/x/kubeadm.sha256"
@@ -173,7 +173,7 @@ def _fake_source(calls: list[str]) -> object:
         build: spec.Build, recipe: recipes.Recipe, root: Path, go_version: str, progress: object
     ) -> list[str]:
         calls.append(build.name)
-        paths = bundle._artifacts_of(build)
+        paths = bundle.artifacts_of(build)
         for path in paths:
             with store.atomic_target(root / path) as tmp:
                 tmp.write_bytes(f"{build.name} {path}".encode())
@@ -202,7 +202,7 @@ def test_second_build_is_cached_and_does_no_work(fake_go: list[str], tmp_path: P
     assert fake_go == ["etcd v3.6.16", "runc v1.5.2"]
     assert said[-1].startswith("runc v1.5.2: cached")
     # A missing file is not a cache hit.
-    (root / bundle._artifacts_of(spec.load().select(only=["runc"])[0])[0]).unlink()
+    (root / bundle.artifacts_of(spec.load().select(only=["runc"])[0])[0]).unlink()
     bundle.build(only=["etcd", "runc"], root=root, progress=said.append)
     assert fake_go[-1] == "runc v1.5.2"
 
@@ -241,7 +241,7 @@ def test_interrupted_build_leaves_nothing_that_looks_built(
     def dies_midway(
         build: spec.Build, recipe: recipes.Recipe, root: Path, go: str, progress: object
     ) -> list[str]:
-        path = bundle._artifacts_of(build)[0]
+        path = bundle.artifacts_of(build)[0]
         with store.atomic_target(root / path) as tmp:
             tmp.write_bytes(b"half a tarball")
             raise KeyboardInterrupt
@@ -470,7 +470,7 @@ def test_leftovers_of_a_killed_build_are_removed_by_the_next(
     fake_go: list[str], tmp_path: Path
 ) -> None:
     root = tmp_path / "root"
-    artifact = root / bundle._artifacts_of(spec.load().select(only=["runc"])[0])[0]
+    artifact = root / bundle.artifacts_of(spec.load().select(only=["runc"])[0])[0]
     artifact.parent.mkdir(parents=True)
     leftover = artifact.with_name(f"{artifact.name}{store.TMP_MARK}99999")
     leftover.write_bytes(b"half a binary")

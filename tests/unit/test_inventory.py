@@ -16,7 +16,7 @@ from keelson.inventory import (
     validate,
 )
 from keelson.paths import project_root
-from keelson.runner import Failure, RunResult
+from keelson.progress import Failure, RunResult
 
 ROLES = project_root() / "roles"
 

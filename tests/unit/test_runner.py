@@ -9,7 +9,8 @@ import pytest
 
 from keelson import cli, runs
 from keelson.errors import HostUnreachable, RunFailed
-from keelson.runner import ProgressRenderer, RunResult, _render_diff, run_playbook
+from keelson.progress import ProgressRenderer, RunResult, _render_diff
+from keelson.runner import run_playbook
 
 
 def event(kind: str, **data: Any) -> dict[str, Any]:
