@@ -242,7 +242,7 @@ def test_a_restart_is_refused_while_a_member_is_down(etcd_lab: Path) -> None:
             "Not restarting etcd on node1: the etcd cluster is not healthy, unhealthy members:"
             " node3 (https://" in run.err + run.out
         ), run.out[-3000:] + run.err
-        assert "TASK [etcd : Restart etcd on node1]" not in run.ansible_output
+        assert "TASK [keelson.platform.etcd : Restart etcd on node1]" not in run.ansible_output
         # The other two members kept running, untouched; the third stayed down.
         assert {n: p for n, p in main_pids().items() if n != "node3"} == running
         assert sh("node3", "systemctl is-active etcd", check=False).stdout.strip() != "active"
@@ -275,7 +275,7 @@ def test_pending_restarts_roll_one_member_at_a_time_with_renewed_certificates(
             f"Clear the pending restart of {name}",
         ]
     output = run.ansible_output
-    positions = [output.find(f"TASK [etcd : {step}]") for step in steps]
+    positions = [output.find(f"TASK [keelson.platform.etcd : {step}]") for step in steps]
     assert -1 not in positions, steps[positions.index(-1)]
     assert positions == sorted(positions)
     after = main_pids()
@@ -310,7 +310,8 @@ def test_a_replaced_member_is_refused_then_joins_the_running_cluster(etcd_lab: P
     etcdctl("node1", f"member remove {old_id}")
     joined = keelson("deploy", "-i", str(etcd_lab), "--tags", "etcd")
     assert joined.code == 0, joined.out[-3000:] + joined.err
-    assert "TASK [etcd : Add to the cluster the new member node3]" in joined.ansible_output
+    added = "TASK [keelson.platform.etcd : Add to the cluster the new member node3]"
+    assert added in joined.ansible_output
     assert etcd_config("node3")["initial-cluster-state"] == "existing"
     ids = member_ids()
     assert sorted(ids) == list(MEMBERS)

@@ -78,7 +78,8 @@ def test_unreachable_host_stops_every_host(tmp_path: Path, on_molecule_hosts: On
     # Without any_errors_fatal: the role itself must stop the reachable hosts.
     playbook = tmp_path / "site.yml"
     playbook.write_text(
-        "- name: Preflight\n  hosts: all\n  gather_facts: false\n  roles: [preflight]\n"
+        "- name: Preflight\n  hosts: all\n  gather_facts: false\n"
+        "  roles: [keelson.platform.preflight]\n"
         "- name: Deploy\n  hosts: all\n  gather_facts: false\n  tasks:\n"
         "    - name: Change something\n      ansible.builtin.debug:\n        msg: DEPLOYED\n"
     )
