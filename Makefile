@@ -12,6 +12,9 @@ NODES ?= 3
 CONTROL_PLANES ?= 1
 # What the main job installs from the bundle (built through the Go module proxy, cached).
 LAB_BUNDLE := etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns
+# Its Kubernetes releases: the one clusters are deployed with; empty: every pinned one (the
+# suite's upgrade test goes from the first to the last).
+BUNDLE_KUBERNETES ?= deployed
 
 .PHONY: setup bundle lab lab-down collection lint unit molecule scenarios integration test bench
 
@@ -23,7 +26,7 @@ setup:
 ## the repo; of Kubernetes only the version clusters are deployed with, the first versions.yml pins).
 ## What the main job installs, into the offline bundle (cached; tens of minutes cold).
 bundle: setup
-	keelson bundle build --only $(LAB_BUNDLE) --kubernetes deployed
+	keelson bundle build --only $(LAB_BUNDLE) $(if $(BUNDLE_KUBERNETES),--kubernetes $(BUNDLE_KUBERNETES))
 
 lab: bundle
 	keelson lab up --nodes $(NODES) --control-planes $(CONTROL_PLANES)

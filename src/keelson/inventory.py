@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from keelson import external
 from keelson.errors import InventoryError, RunFailed
@@ -27,8 +28,8 @@ def resolve(path: str) -> Path:
     return inv.resolve()
 
 
-def load_groups(inventory: Path) -> dict[str, list[str]]:
-    """Group -> hosts as Ansible parses INVENTORY (parse errors become InventoryError)."""
+def _listed(inventory: Path) -> dict[str, Any]:
+    """`ansible-inventory --list` of INVENTORY (parse errors become InventoryError)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(project_root() / "ansible.cfg"))
     exe = Path(sys.executable).parent / "ansible-inventory"
     proc = external.run(
@@ -41,7 +42,21 @@ def load_groups(inventory: Path) -> dict[str, list[str]]:
     )
     if proc.returncode != 0:
         raise InventoryError(_parse_error(proc.stderr, inventory))
-    data = json.loads(proc.stdout)
+    listed: dict[str, Any] = json.loads(proc.stdout)
+    return listed
+
+
+def host_vars(inventory: Path, host: str) -> dict[str, Any]:
+    """HOST's variables as the inventory sets them (group_vars merged; not templated)."""
+    data = _listed(inventory)
+    if host not in _hosts_of("all", data):
+        raise InventoryError(f"{inventory}: no host {host}")
+    return dict(data.get("_meta", {}).get("hostvars", {}).get(host) or {})
+
+
+def load_groups(inventory: Path) -> dict[str, list[str]]:
+    """Group -> hosts as Ansible parses INVENTORY (parse errors become InventoryError)."""
+    data = _listed(inventory)
     groups: dict[str, list[str]] = {}
     for group, body in data.items():
         if group == "_meta" or not isinstance(body, dict):

@@ -11,7 +11,7 @@ from pathlib import Path
 from keelson import external, inventory
 from keelson.bundle import spec as bundle_spec
 from keelson.bundle import store as bundle_store
-from keelson.errors import ControllerError, UsageError
+from keelson.errors import ControllerError, UsageError, one_line
 from keelson.runner import run_playbook
 
 Confirm = Callable[[], bool]
@@ -48,6 +48,17 @@ def kubectl(inv: Path, args: Sequence[str]) -> int:
     config = kubeconfig(inv)
     argv = [str(kubectl_binary()), "--kubeconfig", str(config), *args]
     return external.run(argv, timeout=external.INTERACTIVE, error=ControllerError).returncode
+
+
+def kubectl_output(inv: Path, args: Sequence[str]) -> str:
+    """What the bundle's kubectl prints for ARGS against INV's cluster (its error: one line)."""
+    argv = [str(kubectl_binary()), "--kubeconfig", str(kubeconfig(inv)), *args]
+    proc = external.run(
+        argv, timeout=external.QUICK, error=ControllerError, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise ControllerError(f"kubectl {' '.join(args)}: {one_line(proc.stderr)}")
+    return str(proc.stdout)
 
 
 def scale(inv: Path, limit: str | None = None) -> None:

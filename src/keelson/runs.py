@@ -91,6 +91,13 @@ def write(run_dir: Path, record: dict[str, Any], timings: list[Timing]) -> None:
     (run_dir / RECORD).write_text(json.dumps({**record, **summarize(timings)}, indent=2))
 
 
+def annotate(run_dir: Path, extra: dict[str, Any]) -> None:
+    """Add EXTRA to a written run record (what a command learnt of the run: the upgrade's
+    backup and disruption)."""
+    record = json.loads((run_dir / RECORD).read_text())
+    (run_dir / RECORD).write_text(json.dumps({**record, **extra}, indent=2))
+
+
 def _run_dir(run_id: str) -> Path:
     """A run's directory from its path, its id or a part of its id that only it has."""
     path = Path(run_id)

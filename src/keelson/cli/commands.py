@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from keelson import (
     bundle,
@@ -21,12 +22,14 @@ from keelson import (
     lab,
     runs,
     table,
+    upgrade,
 )
 from keelson.bundle import store as bundle_store
 from keelson.errors import (
     BundleError,
     DriftFound,
     ImageError,
+    InventoryError,
     UsageError,
 )
 from keelson.runner import run_playbook
@@ -206,6 +209,34 @@ def cmd_remove_node(args: argparse.Namespace) -> int:
     inv = inventory.resolve(args.inventory)
     question = f"Drain {node}, delete it from the cluster and reset it?"
     kube.remove_node(inv, node, _confirmation("remove-node", question, node, args.yes))
+    return 0
+
+
+def cmd_upgrade(args: argparse.Namespace) -> int:
+    inv = inventory.resolve(args.inventory)
+    upgrade.check_request(args.to, args.batch, args.drain_timeout)
+    if args.plan:
+        inventory.validate(inv)
+        found = upgrade.plan(inv, args.to, args.batch)
+        print(upgrade.render(found))
+        if found["problems"]:
+            raise InventoryError(f"{inv}: upgrade to {args.to} refused: {found['problems'][0]}")
+        return 0
+    question = f"Upgrade the cluster to {args.to} as planned above?"
+    ask = _confirmation("upgrade", question, "upgrade", args.yes)
+
+    def confirm(found: dict[str, Any]) -> bool:
+        print(upgrade.render(found), flush=True)
+        return ask()
+
+    result, backup, _ = upgrade.upgrade(
+        inv, args.to, confirm, args.batch, args.drain_timeout, args.force_drain, args.probe
+    )
+    print(
+        f"upgrade to {args.to}: done in {result.elapsed:.0f}s (run {result.run_id}); etcd and "
+        f"the Kubernetes PKI were backed up first as {backup.get('name', '?')} "
+        "(docs/runbooks/upgrade.md: going back)"
+    )
     return 0
 
 

@@ -94,6 +94,36 @@ def build_parser() -> argparse.ArgumentParser:
     p_remove.add_argument("--node", required=True, help="the worker (a host of kube_node)")
     p_remove.set_defaults(func=commands.cmd_remove_node)
 
+    p_upgrade = sub.add_parser(
+        "upgrade",
+        parents=[inv, yes],
+        help="upgrade Kubernetes on a live cluster by one minor release (playbooks/upgrade.yml)",
+    )
+    p_upgrade.add_argument("--to", required=True, help="the target release, e.g. v1.37.2")
+    p_upgrade.add_argument(
+        "--plan", action="store_true", help="print the plan and any refusal; change nothing"
+    )
+    p_upgrade.add_argument(
+        "--batch", default="1", help="workers upgraded at a time: a count or a percentage (1)"
+    )
+    p_upgrade.add_argument(
+        "--drain-timeout",
+        type=int,
+        default=300,
+        help="seconds a node's drain may wait for its pods' evictions (300)",
+    )
+    p_upgrade.add_argument(
+        "--force-drain",
+        action="store_true",
+        help="delete pods without eviction when a PodDisruptionBudget would stop a drain",
+    )
+    p_upgrade.add_argument(
+        "--probe",
+        metavar="NAMESPACE/SERVICE",
+        help="also poll this Service's virtual IP every 100 ms (the API is always polled)",
+    )
+    p_upgrade.set_defaults(func=commands.cmd_upgrade)
+
     p_reset = sub.add_parser(
         "reset", parents=[inv, yes], help="tear Kubernetes down on every host of the inventory"
     )

@@ -1,0 +1,189 @@
+"""`keelson upgrade`: a Kubernetes upgrade on a live cluster, as on-call runs it.
+
+The playbooks decide (playbooks/upgrade-plan.yml plans and refuses, upgrade.yml upgrades; the plan
+itself is plugins/filter/upgrade.py); this module checks the request, prints the plan, asks, and
+names the etcd backup taken before any change in the run's record.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from keelson import inventory, kube, prober, runs, table
+from keelson.errors import InventoryError, RunFailed, UsageError
+from keelson.paths import project_root, state_dir
+from keelson.progress import RunResult
+from keelson.runner import run_playbook
+
+RELEASE = re.compile(r"^v\d+\.\d+\.\d+$")
+BATCH = re.compile(r"^([1-9]\d*|([1-9]\d?|100)%)$")
+SERVICE = re.compile(r"^[a-z0-9-]+/[a-z0-9.-]+$")
+# The shared defaults' owner (the node-local endpoint's port).
+SHARED_DEFAULTS = Path("roles/keelson_defaults/defaults/main.yml")
+
+
+def _report_dir() -> tempfile.TemporaryDirectory[str]:
+    reports = state_dir() / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(dir=reports)
+
+
+def check_request(target: str, batch: str, drain_timeout: int) -> None:
+    """Refuse a malformed request before anything runs."""
+    if not RELEASE.match(target):
+        raise UsageError(f'--to "{target}" is not a Kubernetes release such as v1.37.2')
+    if not BATCH.match(batch):
+        raise UsageError(f'--batch "{batch}" is neither a number of nodes nor a percentage (25%)')
+    if drain_timeout <= 0:
+        raise UsageError(f"--drain-timeout {drain_timeout} must be a positive number of seconds")
+
+
+def _plan_from(result: RunResult, report: Path, inv: Path) -> dict[str, Any]:
+    """The plan the run wrote, or the run's failure when it stopped before planning."""
+    plan_file = report / "plan.json"
+    if not plan_file.is_file():
+        result.raise_for_failure()
+        raise RunFailed(f"{inv}: the plan was not written (run {result.run_id})")
+    return dict(json.loads(plan_file.read_text()))
+
+
+def plan(inv: Path, target: str, batch: str = "1", final: bool = False) -> dict[str, Any]:
+    """Read the cluster and plan its upgrade to TARGET (playbooks/upgrade-plan.yml), changing
+    nothing. FINAL: the plan of a real run (the inventory's kube_version must name TARGET)."""
+    with _report_dir() as tmp:
+        result = run_playbook(
+            "upgrade-plan.yml",
+            inv,
+            kind="upgrade-plan",
+            quiet=True,
+            extravars={
+                "upgrade_to": target,
+                "upgrade_batch": batch,
+                "upgrade_plan_only": not final,
+                "keelson_report": tmp,
+            },
+        )
+        return _plan_from(result, Path(tmp), inv)
+
+
+def render(found: dict[str, Any]) -> str:
+    """The plan as on-call reads it: a row per node, the order, the add-ons, the refusals."""
+    target = found["target"]
+    rows = [
+        (
+            n["node"],
+            n["role"],
+            _change(n["kubelet"], target),
+            _change(n["control_plane"], target) if n["role"] == "control plane" else "-",
+            _change(n["etcd"], found["etcd_target"]) if n["etcd"] else "-",
+            n["containerd"] or "?",
+            ", ".join(n["drain"]) if n["drain"] else "-",
+        )
+        for n in found["nodes"]
+    ]
+    lines = [
+        f"upgrade {found['current'] or '?'} -> {target}",
+        table.render(
+            ("NODE", "ROLE", "KUBELET", "CONTROL PLANE", "ETCD", "CONTAINERD", "DRAIN EVICTS"), rows
+        ),
+        "",
+    ]
+    if found["steps"]:
+        lines.append("order:")
+        lines += [
+            f"  {i}. {s['step']}: {', '.join(s['nodes'])} ({s['how']})"
+            for i, s in enumerate(found["steps"], 1)
+        ]
+    else:
+        lines.append(f"nothing to upgrade: every node runs {target}")
+    lines.append(
+        "add-ons: "
+        + ", ".join(f"{a['addon']} {_change(a['current'], a['target'])}" for a in found["addons"])
+    )
+    lines += [f"warning: {w}" for w in found.get("warnings") or []]
+    lines += [f"refused: {p}" for p in found["problems"]]
+    return "\n".join(lines)
+
+
+def _change(current: str, target: str) -> str:
+    if not current:
+        return "?"
+    return current if current == target else f"{current} -> {target}"
+
+
+def _prober(inv: Path, groups: dict[str, list[str]], service: str | None) -> prober.Prober:
+    """A prober on the first worker (else the first control plane): the API server through its
+    node-local endpoint, and SERVICE (NAMESPACE/NAME) through its virtual IP."""
+    control_planes = groups.get("kube_control_plane", [])
+    workers = [h for h in groups.get("kube_node", []) if h not in control_planes]
+    node = (workers or control_planes)[0]
+    hostvars = inventory.host_vars(inv, node)
+    defaults = yaml.safe_load((project_root() / SHARED_DEFAULTS).read_text())
+    port = hostvars.get("keelson_apiserver_local_port", defaults["keelson_apiserver_local_port"])
+    targets = {f"API via {node}'s node-local endpoint": f"https://127.0.0.1:{port}/readyz"}
+    if service:
+        namespace, _, name = service.partition("/")
+        answer = json.loads(
+            kube.kubectl_output(inv, ["get", "service", name, "-n", namespace, "-o", "json"])
+        )
+        address, ports = answer["spec"].get("clusterIP"), answer["spec"].get("ports") or []
+        if not ports or address in (None, "", "None"):
+            raise UsageError(f"service {service} has no virtual IP and port to probe")
+        targets[f"Service {service}"] = f"http://{address}:{ports[0]['port']}/"
+    return prober.Prober(prober.ssh_argv(inv, node), targets)
+
+
+def upgrade(
+    inv: Path,
+    target: str,
+    confirm: Callable[[dict[str, Any]], bool],
+    batch: str = "1",
+    drain_timeout: int = 300,
+    force_drain: bool = False,
+    probe_service: str | None = None,
+) -> tuple[RunResult, dict[str, Any], dict[str, Any]]:
+    """Plan (printed by CONFIRM, which may refuse), then run playbooks/upgrade.yml with a prober
+    polling the API (and PROBE_SERVICE); returns the run, the backup taken before any change and
+    the disruption measured (both also in the run's record)."""
+    check_request(target, batch, drain_timeout)
+    if probe_service is not None and not SERVICE.match(probe_service):
+        raise UsageError(f'--probe "{probe_service}" is not NAMESPACE/SERVICE')
+    groups = inventory.validate(inv)
+    found = plan(inv, target, batch, final=True)
+    if found["problems"]:
+        raise InventoryError(f"{inv}: upgrade to {target} refused: {found['problems'][0]}")
+    if not confirm(found):
+        raise UsageError(f"upgrade to {target} not confirmed: nothing was changed")
+    polling = _prober(inv, groups, probe_service)
+    polling.start()
+    with _report_dir() as tmp:
+        try:
+            result = run_playbook(
+                "upgrade.yml",
+                inv,
+                kind="upgrade",
+                extravars={
+                    "upgrade_to": target,
+                    "upgrade_batch": batch,
+                    "upgrade_drain_timeout": drain_timeout,
+                    "upgrade_force_drain": force_drain,
+                    "upgrade_confirm": True,
+                    "keelson_report": tmp,
+                },
+            )
+        finally:
+            disruption = polling.stop()
+        backup_file = Path(tmp) / "backup.json"
+        backup = json.loads(backup_file.read_text()) if backup_file.is_file() else {}
+    record = {"from": found["current"], "to": target, "backup": backup, "disruption": disruption}
+    runs.annotate(result.run_dir, {"upgrade": record})
+    print(prober.render(disruption) or "prober: no answer from the node", flush=True)
+    result.raise_for_failure()
+    return result, backup, disruption

@@ -1,0 +1,151 @@
+"""keelson upgrade on the controller: the request's checks, the plan as printed, and the prober
+(its polling loop run on this machine against a local HTTP server that stops answering)."""
+
+import http.server
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from keelson import prober, upgrade
+from keelson.errors import UsageError
+
+
+def test_a_malformed_request_is_refused_before_anything_runs() -> None:
+    with pytest.raises(UsageError, match=r'"1\.37" is not a Kubernetes release such as v1\.37\.2'):
+        upgrade.check_request("1.37", "1", 300)
+    with pytest.raises(UsageError, match='--batch "0" is neither'):
+        upgrade.check_request("v1.37.2", "0", 300)
+    with pytest.raises(UsageError, match='--batch "150%" is neither'):
+        upgrade.check_request("v1.37.2", "150%", 300)
+    with pytest.raises(UsageError, match="--drain-timeout 0 must be a positive number"):
+        upgrade.check_request("v1.37.2", "1", 0)
+    upgrade.check_request("v1.37.2", "25%", 60)
+
+
+PLAN = {
+    "current": "v1.36.3",
+    "target": "v1.37.2",
+    "etcd_target": "v3.6.16",
+    "nodes": [
+        {
+            "node": "cp1",
+            "role": "control plane",
+            "kubelet": "v1.37.2",
+            "control_plane": "v1.37.2",
+            "etcd": "v3.6.16",
+            "containerd": "v2.2.9",
+            "drain": [],
+        },
+        {
+            "node": "w1",
+            "role": "worker",
+            "kubelet": "v1.36.3",
+            "control_plane": "",
+            "etcd": "",
+            "containerd": "v2.2.9",
+            "drain": ["shop/web-1"],
+        },
+    ],
+    "steps": [{"step": "workers", "nodes": ["w1"], "how": "drain, kubelet and kubeadm"}],
+    "addons": [{"addon": "kube-proxy", "current": "v1.36.3", "target": "v1.37.2"}],
+    "warnings": ["flowschemas... is removed in 1.37"],
+    "problems": ["w1 is not Ready"],
+}
+
+
+def test_the_plan_shows_each_node_the_order_and_the_refusals() -> None:
+    text = upgrade.render(PLAN)
+    lines = text.splitlines()
+    assert lines[0] == "upgrade v1.36.3 -> v1.37.2"
+    assert lines[1].split() == [
+        "NODE",
+        "ROLE",
+        "KUBELET",
+        "CONTROL",
+        "PLANE",
+        "ETCD",
+        "CONTAINERD",
+        "DRAIN",
+        "EVICTS",
+    ]
+    assert lines[2].split() == [
+        "cp1",
+        "control",
+        "plane",
+        "v1.37.2",
+        "v1.37.2",
+        "v3.6.16",
+        "v2.2.9",
+        "-",
+    ]
+    assert lines[3].split() == [
+        "w1",
+        "worker",
+        "v1.36.3",
+        "->",
+        "v1.37.2",
+        "-",
+        "-",
+        "v2.2.9",
+        "shop/web-1",
+    ]
+    assert "  1. workers: w1 (drain, kubelet and kubeadm)" in lines
+    assert "add-ons: kube-proxy v1.36.3 -> v1.37.2" in lines
+    assert lines[-2:] == ["warning: flowschemas... is removed in 1.37", "refused: w1 is not Ready"]
+
+
+class _Flaky(http.server.BaseHTTPRequestHandler):
+    down = False
+
+    def do_GET(self) -> None:
+        self.send_response(503 if _Flaky.down else 200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+def test_the_prober_counts_failed_requests_and_the_seconds_they_span(server: str) -> None:
+    # The loop the controller starts on a node over ssh, started here with `env` instead.
+    polling = prober.Prober(["env"], {"svc": server}, interval=0.05)
+    polling.start()
+    time.sleep(1.0)
+    _Flaky.down = True
+    time.sleep(0.5)
+    _Flaky.down = False
+    time.sleep(0.5)
+    found = polling.stop()["svc"]
+    assert found["requests"] >= 20
+    assert 3 <= found["failures"] <= found["requests"] - 10
+    [window] = found["windows"]
+    assert 0.3 <= window[1] <= 1.5 and "503" in window[2]
+    assert found["disruption_seconds"] == window[1]
+
+
+def test_disruption_runs_from_a_failure_to_the_next_answer() -> None:
+    samples = [(0.0, "a", True, ""), (0.1, "a", False, "refused"), (0.2, "a", False, "x")]
+    samples += [(0.3, "a", True, ""), (0.4, "a", False, "timeout"), (0.0, "b", True, "")]
+    found = prober.summarize(samples, 0.1)
+    assert found["a"]["failures"] == 3
+    assert found["a"]["windows"] == [[0.1, 0.2, "refused"], [0.4, 0.1, "timeout"]]
+    assert found["a"]["disruption_seconds"] == 0.3
+    assert found["b"] == {
+        "requests": 1,
+        "failures": 0,
+        "disruption_seconds": 0.0,
+        "windows": [],
+        "first": 0.0,
+        "last": 0.0,
+    }
+    assert prober.render({"b": found["b"]}) == "b: 1 requests, 0 failed, 0.0 s of disruption"
