@@ -11,6 +11,7 @@ import json
 import re
 import tempfile
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,69 @@ def _change(current: str, target: str) -> str:
     return current if current == target else f"{current} -> {target}"
 
 
+# The plays that upgrade nodes, a batch of them at a time (playbooks/upgrade.yml).
+STEP_PLAYS = (
+    "Upgrade the control planes, one host at a time",
+    "Upgrade the workers, a batch at a time",
+)
+
+
+def node_steps(run_dir: Path, samples: list[tuple[float, str, bool, str]]) -> list[dict[str, Any]]:
+    """Each batch of nodes the run upgraded (from its events: a serial play starts again for each
+    batch), its wall time, and the prober's requests that failed meanwhile, per backend."""
+    paths = list(run_dir.glob("artifacts/*/job_events/*.json"))
+    events = [
+        json.loads(p.read_text()) for p in sorted(paths, key=lambda p: int(p.name.split("-")[0]))
+    ]
+    steps: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    when = 0.0
+    for event in events:
+        when = datetime.fromisoformat(event["created"]).timestamp()
+        data = event.get("event_data") or {}
+        if event["event"] in ("playbook_on_play_start", "playbook_on_stats"):
+            if current is not None:
+                current["end"] = when
+            current = None
+            if data.get("play") in STEP_PLAYS:
+                current = {"start": when, "end": when, "nodes": set()}
+                steps.append(current)
+        elif (
+            current is not None
+            and event["event"] in ("runner_on_ok", "runner_on_failed")
+            and data.get("task") != "Gathering Facts"
+        ):
+            current["nodes"].add(data.get("host"))
+    if current is not None:
+        current["end"] = when
+    found = []
+    for step in (s for s in steps if s["nodes"]):
+        failed: dict[str, int] = {}
+        for at, backend, ok, _ in samples:
+            if step["start"] <= at <= step["end"]:
+                failed[backend] = failed.get(backend, 0) + (0 if ok else 1)
+        found.append(
+            {
+                "nodes": sorted(step["nodes"]),
+                "seconds": round(step["end"] - step["start"], 1),
+                "failed_requests": failed,
+            }
+        )
+    return found
+
+
+def render_steps(steps: list[dict[str, Any]]) -> str:
+    rows = [
+        (
+            ", ".join(s["nodes"]),
+            f"{s['seconds']:.0f}",
+            ", ".join(f"{k} {v}" for k, v in s["failed_requests"].items()) or "-",
+        )
+        for s in steps
+    ]
+    return table.render(("NODES", "SECONDS>", "FAILED REQUESTS"), rows)
+
+
 def _prober(inv: Path, groups: dict[str, list[str]], service: str | None) -> prober.Prober:
     """A prober on the first worker (else the first control plane): the API server through its
     node-local endpoint, and SERVICE (NAMESPACE/NAME) through its virtual IP."""
@@ -182,8 +246,17 @@ def upgrade(
             disruption = polling.stop()
         backup_file = Path(tmp) / "backup.json"
         backup = json.loads(backup_file.read_text()) if backup_file.is_file() else {}
-    record = {"from": found["current"], "to": target, "backup": backup, "disruption": disruption}
+    steps = node_steps(result.run_dir, polling.samples)
+    record = {
+        "from": found["current"],
+        "to": target,
+        "backup": backup,
+        "disruption": disruption,
+        "steps": steps,
+    }
     runs.annotate(result.run_dir, {"upgrade": record})
+    if steps:
+        print(render_steps(steps), flush=True)
     print(prober.render(disruption) or "prober: no answer from the node", flush=True)
     result.raise_for_failure()
     return result, backup, disruption

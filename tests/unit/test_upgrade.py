@@ -2,9 +2,12 @@
 (its polling loop run on this machine against a local HTTP server that stops answering)."""
 
 import http.server
+import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +152,42 @@ def test_disruption_runs_from_a_failure_to_the_next_answer() -> None:
         "last": 0.0,
     }
     assert prober.render({"b": found["b"]}) == "b: 1 requests, 0 failed, 0.0 s of disruption"
+
+
+def _event(directory: Path, counter: int, second: float, event: str, **data: str) -> None:
+    created = datetime.fromtimestamp(1_800_000_000 + second, UTC).isoformat()
+    body = {"event": event, "counter": counter, "created": created, "event_data": data}
+    (directory / f"{counter}-x.json").write_text(json.dumps(body))
+
+
+def test_each_batch_of_upgraded_nodes_gets_its_wall_time_and_the_requests_failed_meanwhile(
+    tmp_path: Path,
+) -> None:
+    events = tmp_path / "artifacts" / "run" / "job_events"
+    events.mkdir(parents=True)
+    plays = upgrade.STEP_PLAYS
+    script = [
+        (0, "playbook_on_play_start", {"play": "Back up etcd"}),
+        (1, "runner_on_ok", {"host": "cp1", "task": "Take a snapshot"}),
+        (10, "playbook_on_play_start", {"play": plays[0]}),
+        (11, "runner_on_ok", {"host": "cp1", "task": "Gathering Facts"}),
+        (12, "runner_on_ok", {"host": "cp1", "task": "Upgrade the control plane, then the node"}),
+        (70, "playbook_on_play_start", {"play": plays[0]}),
+        (
+            71,
+            "runner_on_skipped",
+            {"host": "cp2", "task": "Upgrade the control plane, then the node"},
+        ),
+        (72, "playbook_on_play_start", {"play": plays[1]}),
+        (73, "runner_on_ok", {"host": "w1", "task": "Upgrade the node"}),
+        (100, "playbook_on_stats", {}),
+    ]
+    for counter, (second, event, data) in enumerate(script):
+        _event(events, counter, second, event, **data)
+    base = 1_800_000_000
+    samples = [(base + 20.0, "api", False, "refused"), (base + 20.1, "api", True, "")]
+    samples += [(base + 80.0, "svc", True, ""), (base + 5.0, "svc", False, "before")]
+    assert upgrade.node_steps(tmp_path, samples) == [
+        {"nodes": ["cp1"], "seconds": 60.0, "failed_requests": {"api": 1}},
+        {"nodes": ["w1"], "seconds": 28.0, "failed_requests": {"svc": 0}},
+    ]
