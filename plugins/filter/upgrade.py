@@ -232,9 +232,10 @@ def upgrade_plan(
         steps.append(
             {"step": "etcd", "nodes": etcd_behind, "how": f"one member at a time to {etcd_pin}"}
         )
+    # kubeadm upgrade apply once, on the first control plane while none runs the target yet.
+    applied = any(v == target for v in apiservers.values())
     for index, host in enumerate(h for h in control_planes if h in to_do):
-        upgraded = any(v == target for v in apiservers.values())
-        how = "kubeadm upgrade node" if index > 0 or upgraded else "kubeadm upgrade apply"
+        how = "kubeadm upgrade node" if index > 0 or applied else "kubeadm upgrade apply"
         steps.append({"step": "control plane", "nodes": [host], "how": f"{how}, drain, kubelet"})
     for group in _batches([w for w in workers if w in to_do], batch):
         steps.append({"step": "workers", "nodes": group, "how": "drain, kubelet and kubeadm"})

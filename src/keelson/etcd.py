@@ -4,33 +4,25 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from keelson import table
+from keelson import runs, table
 from keelson.errors import RunFailed, UsageError
-from keelson.paths import state_dir
 from keelson.progress import RunResult
 from keelson.runner import run_playbook
 
 
 def backup(inventory: Path) -> dict[str, Any]:
     """Take a backup now; returns its metadata (name, revision, keys, size, source...)."""
-    with _report_dir() as tmp:
+    with runs.report_dir() as tmp:
         result = run_playbook(
             "etcd-backup.yml", inventory, kind="etcd-backup", extravars={"keelson_report": tmp}
         )
         result.raise_for_failure()
         return dict(json.loads((Path(tmp) / "backup.json").read_text()))
-
-
-def _report_dir() -> tempfile.TemporaryDirectory[str]:
-    reports = state_dir() / "reports"
-    reports.mkdir(parents=True, exist_ok=True)
-    return tempfile.TemporaryDirectory(dir=reports)
 
 
 def restore(
@@ -61,7 +53,7 @@ def restore(
 
 
 def _findings(inventory: Path) -> dict[str, dict[str, Any]]:
-    with _report_dir() as tmp:
+    with runs.report_dir() as tmp:
         result = run_playbook(
             "etcd-status.yml",
             inventory,

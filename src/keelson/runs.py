@@ -4,6 +4,7 @@ the slowest tasks) and tasks.json (every task's wall time and each host's share)
 
 import json
 import re
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,14 @@ def scrub_command(run_dir: Path, run_id: str) -> None:
     recorded = json.loads(command.read_text())
     recorded["env"] = explaining_env(recorded.get("env") or {})
     command.write_text(json.dumps(recorded, ensure_ascii=False))
+
+
+def report_dir() -> tempfile.TemporaryDirectory[str]:
+    """A private directory for what a playbook writes back to the controller (-e keelson_report),
+    removed when the caller is done with it."""
+    reports = state_dir() / "reports"
+    reports.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(dir=reports)
 
 
 def runs_dir() -> Path:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ import yaml
 
 from keelson import inventory, kube, prober, runs, table
 from keelson.errors import InventoryError, RunFailed, UsageError
-from keelson.paths import project_root, state_dir
+from keelson.paths import project_root
 from keelson.progress import RunResult
 from keelson.runner import run_playbook
 
@@ -28,12 +27,6 @@ BATCH = re.compile(r"^([1-9]\d*|([1-9]\d?|100)%)$")
 SERVICE = re.compile(r"^[a-z0-9-]+/[a-z0-9.-]+$")
 # The shared defaults' owner (the node-local endpoint's port).
 SHARED_DEFAULTS = Path("roles/keelson_defaults/defaults/main.yml")
-
-
-def _report_dir() -> tempfile.TemporaryDirectory[str]:
-    reports = state_dir() / "reports"
-    reports.mkdir(parents=True, exist_ok=True)
-    return tempfile.TemporaryDirectory(dir=reports)
 
 
 def check_request(target: str, batch: str, drain_timeout: int) -> None:
@@ -58,7 +51,7 @@ def _plan_from(result: RunResult, report: Path, inv: Path) -> dict[str, Any]:
 def plan(inv: Path, target: str, batch: str = "1", final: bool = False) -> dict[str, Any]:
     """Read the cluster and plan its upgrade to TARGET (playbooks/upgrade-plan.yml), changing
     nothing. FINAL: the plan of a real run (the inventory's kube_version must name TARGET)."""
-    with _report_dir() as tmp:
+    with runs.report_dir() as tmp:
         result = run_playbook(
             "upgrade-plan.yml",
             inv,
@@ -227,7 +220,7 @@ def upgrade(
         raise UsageError(f"upgrade to {target} not confirmed: nothing was changed")
     polling = _prober(inv, groups, probe_service)
     polling.start()
-    with _report_dir() as tmp:
+    with runs.report_dir() as tmp:
         try:
             result = run_playbook(
                 "upgrade.yml",
