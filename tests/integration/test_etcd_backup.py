@@ -28,6 +28,8 @@ import pytest
 import yaml
 from cryptography import x509
 
+from keelson import prober
+from keelson.bundle import spec as bundle_spec
 from tests.integration.conftest import (
     BUNDLE,
     KEELSON,
@@ -166,7 +168,8 @@ def etcd_lab() -> Iterator[Path]:
     KEELSON_KEEP_LAB=1 it stays afterwards), for quick iterations on these tests."""
     inv = ROOT / "inventories" / LAB
     if not (os.environ.get("KEELSON_REUSE_LAB") and (inv / "hosts.yml").exists()):
-        bundle = keelson("bundle", "build", "--only", BUNDLE, "--kubernetes", KUBE_VERSION)
+        # Every pinned Kubernetes release: the upgrade goes from the first to the last.
+        bundle = keelson("bundle", "build", "--only", BUNDLE)
         assert bundle.code == 0, bundle.out + bundle.err
         keelson("lab", "down", "--name", LAB)
         up = keelson("lab", "up", *LAB_LAYOUT)
@@ -325,6 +328,173 @@ def test_second_run_changes_nothing(etcd_lab: Path) -> None:
     again = keelson("deploy", "-i", str(etcd_lab))
     assert again.code == 0, again.err
     assert again.record["stats"]["changed"] == {}  # type: ignore[index]
+
+
+# The upgrade runbook on the same HA cluster, before its destructive tests: from the release it
+# was deployed with to the last one pinned, with a Deployment whose budget allows one pod down
+# and a prober polling the API (through the worker's node-local endpoint) and its Service.
+UPGRADE_TO = [b.version for b in bundle_spec.load().builds if b.component == "kubernetes"][-1]
+WEB = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      tolerations: [{key: node-role.kubernetes.io/control-plane, effect: NoSchedule}]
+      topologySpreadConstraints:
+        - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: ScheduleAnyway,
+           labelSelector: {matchLabels: {app: web}}}
+      terminationGracePeriodSeconds: 15
+      containers:
+        - name: web
+          image: IMAGE
+          ports: [{containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
+          # Out of the Service's endpoints on every node before the process stops.
+          lifecycle: {preStop: {sleep: {seconds: 5}}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web}
+spec:
+  minAvailable: 2
+  selector: {matchLabels: {app: web}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+
+def upgrade(inv: Path, target: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*KEELSON, "upgrade", "-i", str(inv), "--to", target, "--yes", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "KEELSON_ROOT": str(ROOT)},
+        start_new_session=True,
+    )
+
+
+def web_running(inv: Path) -> None:
+    registry = sh("node2", "grep -o '[0-9.]*:5000' /etc/kubernetes/kubeadm-config.yaml").stdout
+    manifest = WEB.replace("IMAGE", f"{registry.split()[0]}/service/hello:0.1.0")
+    sh("node1", f"cat <<'EOF' | {KUBECTL} apply -f -\n{manifest}\nEOF")
+    retry("node1", KUBECTL + "rollout status deployment/web --timeout=10s", 240)
+
+
+def test_an_upgrade_is_refused_before_any_change(etcd_lab: Path) -> None:
+    web_running(etcd_lab)
+    before = sh("node1", KUBECTL + "get nodes -o jsonpath='{.items[*].status.nodeInfo}'").stdout
+    major, minor, _ = KUBE_VERSION.lstrip("v").split(".")
+    refusals = {
+        f"v{major}.{int(minor) + 2}.0": "skips a minor release",
+        f"v{major}.{int(minor) - 1}.0": "a downgrade is refused",
+        UPGRADE_TO: f"the inventory's kube_version is {KUBE_VERSION}",
+    }
+    for target, reason in refusals.items():
+        proc = upgrade(etcd_lab, target)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 3, out + err
+        refusal = [line for line in err.splitlines() if "refused" in line]
+        assert len(refusal) == 1 and reason in refusal[0], err
+    # A budget that allows no disruption: the plan names it and the node it would stop at.
+    sh("node1", KUBECTL + 'patch pdb web --type=merge -p \'{"spec": {"minAvailable": 3}}\'')
+    try:
+        plan = keelson("upgrade", "-i", str(etcd_lab), "--to", UPGRADE_TO, "--plan")
+        assert plan.code == 3, plan.out + plan.err
+        assert "PodDisruptionBudget default/web" in plan.err, plan.out + plan.err
+    finally:
+        sh("node1", KUBECTL + 'patch pdb web --type=merge -p \'{"spec": {"minAvailable": 2}}\'')
+    after = sh("node1", KUBECTL + "get nodes -o jsonpath='{.items[*].status.nodeInfo}'").stdout
+    assert after == before
+    assert "true" not in sh("node1", KUBECTL + "get nodes -o jsonpath='{.items[*].spec}'").stdout
+
+
+def changed_hosts_per_play(run_dir: Path) -> dict[str, set[str]]:
+    changed: dict[str, set[str]] = {}
+    for path in run_dir.glob("artifacts/*/job_events/*.json"):
+        event = json.loads(path.read_text())
+        data = event.get("event_data") or {}
+        if event["event"] == "runner_on_ok" and (data.get("res") or {}).get("changed"):
+            changed.setdefault(data["play"], set()).add(data["host"])
+    return changed
+
+
+def test_the_upgrade_rolls_every_node_keeps_the_service_and_resumes_after_a_kill(
+    etcd_lab: Path,
+) -> None:
+    web_running(etcd_lab)
+    all_yml = etcd_lab / "group_vars" / "all.yml"
+    all_yml.write_text(
+        all_yml.read_text().replace(f"kube_version: {KUBE_VERSION}", f"kube_version: {UPGRADE_TO}")
+    )
+    service_ip = sh("node1", KUBECTL + "get service web -o jsonpath='{.spec.clusterIP}'").stdout
+    polling = prober.Prober(
+        ["docker", "exec", f"keelson-{LAB}-{STORE}"], {"web": f"http://{service_ip}/healthz"}
+    )
+    polling.start()
+    try:
+        # Killed during the worker's step (cordoned by the upgrade, its pods being evicted).
+        first = upgrade(etcd_lab, UPGRADE_TO)
+        label = (
+            KUBECTL
+            + "get node node4 -o jsonpath='{.metadata.labels.keelson\\.io/upgrade-cordoned}'"
+        )
+        deadline = time.monotonic() + 900
+        while first.poll() is None and time.monotonic() < deadline:
+            if sh("node1", label, check=False).stdout.strip() == "true":
+                break
+            time.sleep(1)
+        assert first.poll() is None, first.communicate()[0][-3000:]
+        os.killpg(first.pid, 9)
+        first.wait()
+        again = keelson("upgrade", "-i", str(etcd_lab), "--to", UPGRADE_TO, "--yes")
+    finally:
+        disruption = polling.stop()
+    assert again.code == 0, again.out[-3000:] + again.err
+    # The service answered throughout; the API's own disruption is in the run's record.
+    assert disruption["web"]["requests"] > 1000, disruption
+    assert disruption["web"]["failures"] == 0, disruption["web"]
+    record = again.record["upgrade"]  # type: ignore[index]
+    print(json.dumps({"test prober": disruption["web"], "run": record["disruption"]}, indent=1))
+    # The re-run continued with the worker: the control planes were left alone.
+    assert [step["nodes"] for step in record["steps"]] == [[STORE]], record["steps"]
+    changed = changed_hosts_per_play(again.run_dir)
+    assert "Upgrade the control planes, one host at a time" not in changed, changed
+    # A backup of its own, verified, on the store.
+    assert record["backup"]["name"] in " ".join(store_names()), record["backup"]
+    # Every node and component at the target.
+    nodes = json.loads(sh("node1", KUBECTL + "get nodes -o json").stdout)["items"]
+    assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes} == {UPGRADE_TO}
+    assert all(not n["spec"].get("unschedulable") for n in nodes)
+    pods = json.loads(sh("node1", KUBECTL + "get pods -n kube-system -o json").stdout)["items"]
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        if name.startswith(("kube-apiserver", "kube-controller", "kube-scheduler", "kube-proxy")):
+            assert pod["spec"]["containers"][0]["image"].endswith(f":{UPGRADE_TO}"), name
+    for node in (*MEMBERS, STORE):
+        assert UPGRADE_TO in sh(node, "kubeadm version -o short").stdout
+    # Every API server back in every node-local load balancer.
+    for node in (*MEMBERS, STORE):
+        state = sh(
+            node, "echo 'show servers state kube-apiserver' | socat - /run/haproxy/admin.sock"
+        )
+        admin = [line.split()[6] for line in state.stdout.splitlines()[2:] if line.strip()]
+        assert admin == ["0", "0", "0"], state.stdout
+    # keelson deploy keeps the upgraded cluster as it is.
+    deploy = keelson("deploy", "-i", str(etcd_lab))
+    assert deploy.code == 0, deploy.err
+    assert deploy.record["stats"]["changed"] == {}  # type: ignore[index]
 
 
 def test_a_controller_without_the_members_ca_is_refused_before_any_change(etcd_lab: Path) -> None:

@@ -196,3 +196,12 @@ def test_a_lab_host_pulls_from_the_lab_registry_by_name(work: tuple[Path, Path, 
         check=False,
     )
     assert run.stdout.strip() == "1", run.stderr
+    # The pod sandbox answers `-v` as kubeadm's upgrade health-check Job asks it to.
+    version = subprocess.run(
+        [*CTR, "run", "--rm", f"{LAB_REGISTRY}/cluster/pause:3.10.2", "v", "/pause", "-v"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert version.returncode == 0, version.stderr
+    assert "3.10.2" in version.stdout, version.stdout

@@ -117,6 +117,16 @@ def test_every_pinned_component_has_a_recipe_and_two_kubernetes_minors() -> None
     assert len({v.rsplit(".", 1)[0] for v in kube}) == 2
 
 
+def test_every_pinned_build_comes_with_upgrade_targets_last() -> None:
+    """What a deploy needs is built first (a fresh machine's suite deploys while the upgrade's
+    target still builds in the background)."""
+    versions = spec.load()
+    picked = [(b.component, b.version) for b in versions.select()]
+    assert sorted(picked) == sorted((b.component, b.version) for b in versions.builds)
+    targets = [p for p in picked if p[0] == "kubernetes" and p[1] != versions.kubernetes().version]
+    assert targets and picked[-len(targets) :] == targets
+
+
 def test_layout_matches_the_upstream_download_sites() -> None:
     builds = {b.component: b for b in spec.load().select(kubernetes=["v1.36.3"])}
     etcd = builds["etcd"]

@@ -72,7 +72,8 @@ class Versions:
         self, only: list[str] | None = None, kubernetes: list[str] | None = None
     ) -> list[Build]:
         """The builds to do: all, or only the named components (and Kubernetes versions;
-        "deployed" names the one clusters are deployed with, the first pinned)."""
+        "deployed" names the one clusters are deployed with, the first pinned). Other
+        Kubernetes releases (upgrade targets) come last: what a deploy needs is built first."""
         if only:
             unknown = sorted(set(only) - set(self.components))
             if unknown:
@@ -90,7 +91,8 @@ class Versions:
                     f"(pinned: {', '.join(sorted(known))})"
                 )
             picked = [b for b in picked if b.component != "kubernetes" or b.version in kubernetes]
-        return picked
+        deployed = self.kubernetes().version
+        return sorted(picked, key=lambda b: b.component == "kubernetes" and b.version != deployed)
 
 
 def default_versions_file() -> Path:
