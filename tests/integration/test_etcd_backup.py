@@ -415,6 +415,21 @@ def test_an_upgrade_is_refused_before_any_change(etcd_lab: Path) -> None:
         assert "PodDisruptionBudget default/web" in plan.err, plan.out + plan.err
     finally:
         sh("node1", KUBECTL + 'patch pdb web --type=merge -p \'{"spec": {"minAvailable": 2}}\'')
+    # keelson deploy with the target in the inventory refuses to swap kubelets under the nodes.
+    all_yml = etcd_lab / "group_vars" / "all.yml"
+    deployed = all_yml.read_text()
+    all_yml.write_text(
+        deployed.replace(f"kube_version: {KUBE_VERSION}", f"kube_version: {UPGRADE_TO}")
+    )
+    try:
+        deploy = keelson("deploy", "-i", str(etcd_lab))
+    finally:
+        all_yml.write_text(deployed)
+    assert deploy.code != 0, deploy.out[-2000:]
+    assert f"node4: runs Kubernetes {KUBE_VERSION} and the inventory's kube_version is" in (
+        deploy.out + deploy.err
+    ), deploy.out[-3000:] + deploy.err
+    assert deploy.record["stats"]["changed"] == {}  # type: ignore[index]
     after = sh("node1", KUBECTL + "get nodes -o jsonpath='{.items[*].status.nodeInfo}'").stdout
     assert after == before
     assert "true" not in sh("node1", KUBECTL + "get nodes -o jsonpath='{.items[*].spec}'").stdout
@@ -495,6 +510,62 @@ def test_the_upgrade_rolls_every_node_keeps_the_service_and_resumes_after_a_kill
     deploy = keelson("deploy", "-i", str(etcd_lab))
     assert deploy.code == 0, deploy.err
     assert deploy.record["stats"]["changed"] == {}  # type: ignore[index]
+
+
+# A renewal as the kubelet asks for it: a kubernetes.io/kubelet-serving request made with the
+# node's own credentials (its kubelet.conf). The control planes' keelson-csr-approve approves it;
+# one that names another host's address stays pending.
+RENEWAL = """
+set -e
+cd "$(mktemp -d)"
+openssl ecparam -name prime256v1 -genkey -noout -out key.pem
+openssl req -new -key key.pem -subj "/O=system:nodes/CN=system:node:node4" \\
+    -addext "subjectAltName=DNS:node4,IP:$1" -out req.pem
+kubectl --kubeconfig /etc/kubernetes/kubelet.conf create -o name -f - <<END
+apiVersion: certificates.k8s.io/v1
+kind: CertificateSigningRequest
+metadata: {generateName: renewal-}
+spec:
+  signerName: kubernetes.io/kubelet-serving
+  usages: [digital signature, server auth]
+  request: $(base64 -w0 req.pem)
+END
+"""
+
+
+def renewal_request(address: str) -> str:
+    proc = subprocess.run(
+        ["docker", "exec", "-i", f"keelson-{LAB}-{STORE}", "sh", "-s", address],
+        input=RENEWAL,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return proc.stdout.strip()
+
+
+def test_kubelet_serving_renewals_the_node_asked_for_are_approved_and_others_are_not(
+    etcd_lab: Path,
+) -> None:
+    internal = "{.status.addresses[?(@.type=='InternalIP')].address}"
+    own = renewal_request(
+        sh("node1", KUBECTL + f'get node {STORE} -o jsonpath="{internal}"').stdout
+    )
+    forged = renewal_request("172.31.247.11")
+    try:
+        timer = sh("node2", "systemctl is-enabled keelson-csr-approve.timer").stdout
+        assert timer.strip() == "enabled"
+        sh("node2", "systemctl start keelson-csr-approve.service")
+        csrs = {
+            c: json.loads(sh("node1", KUBECTL + f"get {c} -o json").stdout) for c in (own, forged)
+        }
+        assert [c["type"] for c in csrs[own]["status"]["conditions"]] == ["Approved"]
+        assert retry("node1", KUBECTL + f"get {own} -o jsonpath='{{.status.certificate}}'")
+        assert "conditions" not in csrs[forged].get("status", {}), csrs[forged]
+        journal = sh("node2", "journalctl -u keelson-csr-approve.service --no-pager -n 20").stdout
+        assert "addresses 172.31.247.11 are not node node4's" in journal, journal
+    finally:
+        sh("node1", KUBECTL + f"delete {own} {forged}", check=False)
 
 
 def test_a_controller_without_the_members_ca_is_refused_before_any_change(etcd_lab: Path) -> None:
