@@ -10,7 +10,8 @@ from typing import Any
 
 from keelson import runs, table
 from keelson.errors import RunFailed
-from keelson.runner import RunResult, run_playbook
+from keelson.progress import RunResult
+from keelson.runner import run_playbook
 
 DAY = 86400
 
@@ -40,6 +41,12 @@ def _common_name(subject: str) -> str:
         if part.startswith("CN="):
             return part[3:]
     return subject
+
+
+def due(rows: list[dict[str, Any]], days: int, now: float | None = None) -> list[dict[str, Any]]:
+    """The certificates that expire within DAYS days (or have)."""
+    now = time.time() if now is None else now
+    return [r for r in rows if r["not_after"] - now < days * DAY]
 
 
 def render(rows: list[dict[str, Any]], days: int, now: float | None = None) -> str:

@@ -568,6 +568,59 @@ def test_kubelet_serving_renewals_the_node_asked_for_are_approved_and_others_are
         sh("node1", KUBECTL + f"delete {own} {forged}", check=False)
 
 
+# A certificate two days from expiry (node2's front-proxy client, issued here by its CA): `certs
+# check` names it as due; `certs renew` renews every control plane's, one at a time, the API
+# answering throughout through the worker's node-local endpoint.
+SHORT_LIVED = """
+set -e
+cd /etc/kubernetes/pki
+echo extendedKeyUsage=clientAuth > /tmp/ext
+echo keyUsage=critical,digitalSignature,keyEncipherment >> /tmp/ext
+openssl req -new -key front-proxy-client.key -subj /CN=front-proxy-client |
+    openssl x509 -req -CA front-proxy-ca.crt -CAkey front-proxy-ca.key -days 2 \\
+        -extfile /tmp/ext -out front-proxy-client.crt 2>/dev/null
+"""
+
+
+def not_after(node: str, path: str) -> str:
+    return sh(node, f"openssl x509 -noout -enddate -in {path}").stdout.strip()
+
+
+def test_certs_check_names_a_due_certificate_and_renew_keeps_the_api_answering(
+    etcd_lab: Path,
+) -> None:
+    sh("node2", SHORT_LIVED)
+    before = {n: not_after(n, "/etc/kubernetes/pki/apiserver.crt") for n in MEMBERS}
+    check = keelson("certs", "check", "-i", str(etcd_lab))
+    assert check.code == 1, check.out + check.err
+    lines = check.out.splitlines()
+    due = [line for line in lines if line.endswith("renew")]
+    assert len(due) == 1 and "node2" in due[0] and "front-proxy-client.crt" in due[0], lines
+    for expected in (
+        "/etc/kubernetes/pki/apiserver.crt",
+        "/etc/etcd/pki/server.crt",
+        "/var/lib/kubelet/pki/kubelet-server-current.pem",
+        "/etc/kubernetes/admin.conf",
+    ):
+        assert expected in check.out, check.out
+    polling = prober.Prober(
+        ["docker", "exec", f"keelson-{LAB}-{STORE}"], {"api": "https://127.0.0.1:6444/readyz"}
+    )
+    polling.start()
+    try:
+        renew = keelson("certs", "renew", "-i", str(etcd_lab), "--yes")
+    finally:
+        disruption = polling.stop()
+    assert renew.code == 0, renew.out[-3000:] + renew.err
+    assert disruption["api"]["requests"] > 100, disruption
+    assert disruption["api"]["failures"] == 0, disruption["api"]
+    after = {n: not_after(n, "/etc/kubernetes/pki/apiserver.crt") for n in MEMBERS}
+    assert all(after[n] != before[n] for n in MEMBERS), (before, after)
+    again = keelson("certs", "check", "-i", str(etcd_lab))
+    assert again.code == 0, again.out[-3000:]
+    assert keelson("kubectl", "-i", str(etcd_lab), "--", "get", "nodes").code == 0
+
+
 def test_a_controller_without_the_members_ca_is_refused_before_any_change(etcd_lab: Path) -> None:
     """A fresh checkout, another operator, CI: the controller lacks the CA the members trust. The
     deploy refuses (one line saying how to restore credentials/) and creates no new CA."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from keelson import (
     bundle,
+    certs,
     credentials,
     doctor,
     etcd,
@@ -171,6 +172,19 @@ def cmd_etcd(args: argparse.Namespace) -> int:
     elif args.etcd_command == "snapshots":
         print(etcd.snapshots(inv))
     return 0
+
+
+def cmd_certs(args: argparse.Namespace) -> int:
+    inv = inventory.resolve(args.inventory)
+    inventory.validate(inv)
+    if args.certs_command == "renew":
+        question = "Renew kubeadm's certificates and restart each control plane in turn?"
+        if _confirmation("certs renew", question, "renew", args.yes)():
+            certs.renew(inv)
+        return 0
+    found = certs.check(inv)
+    print(certs.render(found, args.days))
+    return 1 if certs.due(found, args.days) else 0
 
 
 def cmd_credentials(args: argparse.Namespace) -> int:

@@ -204,6 +204,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_etcd.set_defaults(func=commands.cmd_etcd)
 
+    p_certs = sub.add_parser("certs", help="certificates and their expiry; renewal")
+    certs_sub = p_certs.add_subparsers(dest="certs_command", required=True)
+    p_ccheck = certs_sub.add_parser(
+        "check",
+        parents=[inv],
+        help="every certificate on the hosts with its expiry (exit 1 if one is due)",
+    )
+    p_ccheck.add_argument(
+        "--days", type=int, default=30, help="due: expires within this many days (30)"
+    )
+    certs_sub.add_parser(
+        "renew",
+        parents=[inv, yes],
+        help="renew kubeadm's certificates, one control plane at a time, the API answering",
+    )
+    p_certs.set_defaults(func=commands.cmd_certs)
+
     p_cred = sub.add_parser(
         "credentials", help="back up or restore the controller's credentials (the etcd CA, ...)"
     )
