@@ -123,6 +123,17 @@ def test_lab_inventory_carries_the_kubernetes_settings(
     found = yaml.safe_load(text)
     pins = yaml.safe_load((Path(__file__).resolve().parents[2] / "versions.yml").read_text())
     assert found["kube_version"] == pins["components"]["kubernetes"]["versions"][0]
+    # `lab up` again after an upgrade keeps the release the inventory names (a pinned one).
+    upgraded = pins["components"]["kubernetes"]["versions"][-1]
+    (inv / "group_vars" / "all.yml").write_text(text.replace(found["kube_version"], upgraded))
+    again = lab.write_inventory(spec, tmp_path / "key", tmp_path / "known_hosts")
+    assert (
+        yaml.safe_load((again / "group_vars" / "all.yml").read_text())["kube_version"] == upgraded
+    )
+    (inv / "group_vars" / "all.yml").write_text(text.replace(found["kube_version"], "v1.2.3"))
+    lab.write_inventory(spec, tmp_path / "key", tmp_path / "known_hosts")
+    rewritten = yaml.safe_load((inv / "group_vars" / "all.yml").read_text())["kube_version"]
+    assert rewritten == found["kube_version"]
     assert found["kube_image_repository"] == "10.9.8.2:5000/cluster"
     assert found["kube_pod_cidr"] == "10.244.0.0/16"
     assert found["kube_service_cidr"] == "10.96.0.0/12"

@@ -51,6 +51,18 @@ def _pause_version() -> str:
     return str(tree.images["cluster/pause"].version)
 
 
+def _kube_version(all_yml: Path) -> str:
+    """The Kubernetes release a lab's inventory names: the one it names already when it is
+    pinned (an upgraded lab stays upgraded when `lab up` runs again), else the deployed one."""
+    versions = bundle_spec.load()
+    pinned = {b.version for b in versions.builds if b.component == "kubernetes"}
+    try:
+        named = (yaml.safe_load(all_yml.read_text()) or {}).get("kube_version")
+    except (OSError, yaml.YAMLError):
+        named = None
+    return str(named) if named in pinned else versions.kubernetes().version
+
+
 def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
     inv = inventory_dir(spec.name)
     hosts = {spec.node_name(i): {"ansible_host": spec.address(i)} for i in range(1, spec.nodes + 1)}
@@ -74,7 +86,7 @@ def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
         bundle_manifest=str(bundle_store.default_root() / bundle_store.MANIFEST),
         registry=spec.registry,
         pause_version=_pause_version(),
-        kube_version=bundle_spec.load().kubernetes().version,
+        kube_version=_kube_version(inv / "group_vars" / "all.yml"),
         pod_cidr=KUBE_POD_CIDR,
         service_cidr=KUBE_SERVICE_CIDR,
         gateway=spec.gateway,
