@@ -3,15 +3,13 @@ this module sorts and prints them) and their renewal (playbooks/certs-renew.yml)
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
-from keelson import runs, table
-from keelson.errors import RunFailed
+from keelson import table
 from keelson.progress import RunResult
-from keelson.runner import run_playbook
+from keelson.runner import run_for_report, run_playbook
 
 DAY = 86400
 
@@ -19,19 +17,9 @@ DAY = 86400
 def check(inv: Path) -> list[dict[str, Any]]:
     """Every certificate on the inventory's etcd and Kubernetes hosts, soonest expiry first:
     host, path, what, subject, issuer, expires, not_after."""
-    with runs.report_dir() as tmp:
-        result = run_playbook(
-            "certs-check.yml",
-            inv,
-            kind="certs-check",
-            quiet=True,
-            extravars={"keelson_report": tmp},
-        )
-        report = Path(tmp) / "certificates.json"
-        if not report.is_file():
-            result.raise_for_failure()
-            raise RunFailed(f"{inv}: no certificate was read (run {result.run_id})")
-        found = json.loads(report.read_text())
+    found = run_for_report(
+        "certs-check.yml", inv, kind="certs-check", report="certificates.json", extravars={}
+    )
     rows = [{"host": host, **cert} for host, certs in found.items() for cert in certs or []]
     return sorted(rows, key=lambda r: (r["not_after"], r["host"], r["path"]))
 

@@ -7,6 +7,7 @@ Every run keeps its artifacts (events, stdout) under <state>/runs/<run id>/ as t
 """
 
 import importlib.util
+import json
 import os
 import queue
 import secrets
@@ -20,7 +21,7 @@ from typing import Any, TextIO
 import ansible_runner
 
 from keelson import runs
-from keelson.errors import InventoryError, KeelsonError
+from keelson.errors import InventoryError, KeelsonError, RunFailed
 from keelson.paths import project_root
 from keelson.progress import ProgressRenderer, RunResult
 
@@ -155,3 +156,24 @@ def run_playbook(
     )
     renderer.recap(result)
     return result
+
+
+def run_for_report(
+    playbook: str, inventory: Path, *, kind: str, report: str, extravars: dict[str, Any]
+) -> Any:
+    """Run a read-only PLAYBOOK quietly with a private report directory (-e keelson_report) and
+    return the JSON it wrote there as REPORT; when it wrote none, the run's failure (or a
+    RunFailed naming the file)."""
+    with runs.report_dir() as tmp:
+        result = run_playbook(
+            playbook,
+            inventory,
+            kind=kind,
+            quiet=True,
+            extravars={**extravars, "keelson_report": tmp},
+        )
+        written = Path(tmp) / report
+        if not written.is_file():
+            result.raise_for_failure()
+            raise RunFailed(f"{inventory}: {playbook} wrote no {report} (run {result.run_id})")
+        return json.loads(written.read_text())

@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 
 from keelson import inventory, kube, prober, runs, table
-from keelson.errors import InventoryError, RunFailed, UsageError
+from keelson.errors import InventoryError, UsageError
 from keelson.paths import project_root
 from keelson.progress import RunResult
-from keelson.runner import run_playbook
+from keelson.runner import run_for_report, run_playbook
 
 RELEASE = re.compile(r"^v\d+\.\d+\.\d+$")
 BATCH = re.compile(r"^([1-9]\d*|([1-9]\d?|100)%)$")
@@ -39,32 +39,17 @@ def check_request(target: str, batch: str, drain_timeout: int) -> None:
         raise UsageError(f"--drain-timeout {drain_timeout} must be a positive number of seconds")
 
 
-def _plan_from(result: RunResult, report: Path, inv: Path) -> dict[str, Any]:
-    """The plan the run wrote, or the run's failure when it stopped before planning."""
-    plan_file = report / "plan.json"
-    if not plan_file.is_file():
-        result.raise_for_failure()
-        raise RunFailed(f"{inv}: the plan was not written (run {result.run_id})")
-    return dict(json.loads(plan_file.read_text()))
-
-
 def plan(inv: Path, target: str, batch: str = "1", final: bool = False) -> dict[str, Any]:
     """Read the cluster and plan its upgrade to TARGET (playbooks/upgrade-plan.yml), changing
     nothing. FINAL: the plan of a real run (the inventory's kube_version must name TARGET)."""
-    with runs.report_dir() as tmp:
-        result = run_playbook(
-            "upgrade-plan.yml",
-            inv,
-            kind="upgrade-plan",
-            quiet=True,
-            extravars={
-                "upgrade_to": target,
-                "upgrade_batch": batch,
-                "upgrade_plan_only": not final,
-                "keelson_report": tmp,
-            },
-        )
-        return _plan_from(result, Path(tmp), inv)
+    found = run_for_report(
+        "upgrade-plan.yml",
+        inv,
+        kind="upgrade-plan",
+        report="plan.json",
+        extravars={"upgrade_to": target, "upgrade_batch": batch, "upgrade_plan_only": not final},
+    )
+    return dict(found)
 
 
 def render(found: dict[str, Any]) -> str:
