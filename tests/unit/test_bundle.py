@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from keelson import bundle
-from keelson.bundle import gomod, recipes, release, source, spec, store
+from keelson.bundle import gomod, recipes, release, source, spec, store, webui
 from keelson.cli import main
 from keelson.errors import BundleError, UsageError
 
@@ -159,6 +159,24 @@ def test_bad_version_in_versions_file_names_component(tmp_path: Path) -> None:
 
 
 # --- archives, manifest, verify ----------------------------------------------------------------
+
+
+def test_a_module_version_other_than_the_release_is_used_for_the_go_modules(
+    tmp_path: Path,
+) -> None:
+    """Prometheus 3.16.0 is published as Go module v0.316.0; its artifacts keep the release."""
+    prometheus = next(b for b in spec.load().builds if b.component == "prometheus")
+    assert (prometheus.version, prometheus.module_version) == ("v3.16.0", "v0.316.0")
+    assert "/v3.16.0/prometheus-3.16.0.linux-amd64.tar.gz" in prometheus.artifact_path()
+    etcd = next(b for b in spec.load().builds if b.component == "etcd")
+    assert etcd.module_version == etcd.version
+    bad = tmp_path / "versions.yml"
+    bad.write_text(
+        "components:\n  p:\n    versions: [v3.1.0, v3.2.0]\n    go_module_version: v0.301.0\n"
+        "    path: x\n    go_modules: [m]\n"
+    )
+    with pytest.raises(BundleError, match=r"go_module_version. must be like v1\.2\.3"):
+        spec.load(bad)
 
 
 def test_archives_are_reproducible_and_laid_out_like_upstream(tmp_path: Path) -> None:
@@ -502,3 +520,31 @@ def test_cli_list_names_every_pinned_build(
     assert etcd.split()[:4] == ["etcd", "v3.6.16", "built", "2"]
     assert sum("not built" in line for line in lines) == len(spec.load().builds) - 1
     assert main(["bundle", "build", "--only", "kubernetes", "--kubernetes", "v1.2.3"]) == 2
+
+
+def test_a_web_ui_is_built_once_in_a_writable_copy_of_the_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Module cache directories are read-only: the UI build gets a writable copy, built once
+    until its tools change (keelson.bundle.webui)."""
+    module = tmp_path / "mod"
+    (module / "web").mkdir(parents=True)
+    (module / "web" / "package.json").write_text("{}")
+    for path in (module / "web" / "package.json", module / "web", module):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    builds: list[Path] = []
+
+    def fake_ui(copy: Path) -> None:
+        builds.append(copy)
+        (copy / "web" / "dist.js").write_text("built")
+
+    monkeypatch.setitem(webui.BUILDS, "fake", fake_ui)
+    work = tmp_path / "work"
+    copy = webui.build("fake", module, work)
+    assert copy == work / "src" / "fake" and (copy / "web" / "dist.js").read_text() == "built"
+    assert webui.build("fake", module, work) == copy and len(builds) == 1
+    monkeypatch.setitem(webui.TOOLS, "pnpm", "pnpm@0.0.1")
+    webui.build("fake", module, work)
+    assert len(builds) == 2
+    with pytest.raises(BundleError, match="no web UI build named 'other'"):
+        webui.build("other", module, work)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from keelson.bundle import gomod, release, source, spec, store
+from keelson.bundle import gomod, release, source, spec, store, webui
 from keelson.bundle.recipes import RECIPES, Recipe
 from keelson.errors import BundleError
 
@@ -58,6 +58,8 @@ def cache_key(build: spec.Build, source_name: str, go_version: str) -> str:
         for binary in recipe_fields["binaries"]:
             del binary["version_args"]  # how to check a binary is not what builds it
         material["recipe"] = recipe_fields
+        if recipe.web_ui:
+            material["web_ui"] = webui.TOOLS
     else:
         material["pinned"] = build.pinned_sha256
     blob = json.dumps(material, sort_keys=True).encode()

@@ -33,6 +33,8 @@ class Recipe:
     archive_dir: str = ""
     # Local (./...) replaces of the required modules that must become published versions.
     staging_modules: bool = False
+    # A web UI built into the first required module before the Go build (keelson.bundle.webui).
+    web_ui: str = ""
 
     def local_mapper(self, build: Build) -> gomod.LocalMapper:
         if self.staging_modules:
@@ -60,6 +62,15 @@ _KUBE_VERSION = {
     "gitTreeState": "clean",
     "buildDate": "{date}",
 }
+# Prometheus's projects stamp versions through prometheus/common (upstream's promu does).
+_PROMETHEUS_VERSION = _x(
+    "github.com/prometheus/common/version",
+    Version="{bare}",
+    Revision="",
+    Branch="",
+    BuildUser="keelson",
+    BuildDate="{date}",
+)
 _CNI = [
     *(f"main/{n}" for n in ("bridge", "host-device", "ipvlan", "loopback", "macvlan", "ptp")),
     *(f"main/{n}" for n in ("vlan", "dummy", "tap")),
@@ -162,5 +173,26 @@ RECIPES: dict[str, Recipe] = {
             GoBinary("tofu", "github.com/opentofu/opentofu/cmd/tofu", version_args=("version",)),
         ),
         ldflags=_x("github.com/opentofu/opentofu/version", dev="no"),
+    ),
+    "prometheus": Recipe(
+        binaries=(
+            GoBinary("prometheus", "github.com/prometheus/prometheus/cmd/prometheus"),
+            GoBinary("promtool", "github.com/prometheus/prometheus/cmd/promtool"),
+        ),
+        ldflags=_PROMETHEUS_VERSION,
+        # builtinassets: the web UI embedded (keelson.bundle.webui builds it).
+        tags=("netgo", "builtinassets"),
+        archive_dir="prometheus-{bare}.linux-{arch}",
+        web_ui="prometheus",
+    ),
+    "alertmanager": Recipe(
+        binaries=(
+            GoBinary("alertmanager", "github.com/prometheus/alertmanager/cmd/alertmanager"),
+            GoBinary("amtool", "github.com/prometheus/alertmanager/cmd/amtool"),
+        ),
+        ldflags=_PROMETHEUS_VERSION,
+        tags=("netgo",),
+        archive_dir="alertmanager-{bare}.linux-{arch}",
+        web_ui="alertmanager",
     ),
 }

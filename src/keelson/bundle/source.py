@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from keelson.bundle import gomod, store
+from keelson.bundle import gomod, store, webui
 from keelson.bundle.recipes import GoBinary, Recipe
 from keelson.bundle.spec import Build
 from keelson.errors import BundleError
@@ -54,17 +54,21 @@ def copy_main(binary: GoBinary, infos: list[gomod.ModuleInfo], workdir: Path) ->
 def prepare_module(build: Build, recipe: Recipe, workdir: Path, go_version: str) -> str:
     """Write go.mod and tools.go, then `go mod tidy`. Returns the release date for ldflags."""
     workdir.mkdir(parents=True, exist_ok=True)
-    infos = [gomod.download(m, build.version, workdir) for m in build.go_modules]
+    infos = [gomod.download(m, build.module_version, workdir) for m in build.go_modules]
     for binary in recipe.binaries:
         if binary.drop_imports:
             copy_main(binary, infos, workdir)
     mapper = recipe.local_mapper(build)
     replaces = gomod.needed_replaces([i.gomod for i in infos], mapper)
+    if recipe.web_ui:
+        copy = webui.build(recipe.web_ui, infos[0].dir, workdir)
+        local = f"./{copy.relative_to(workdir)}"
+        replaces.append(gomod.Replace(build.go_modules[0], None, local, None))
     godebug = list(dict.fromkeys(g for i in infos for g in gomod.parse_godebug(i.gomod)))
     text = gomod.render(
         GENERATED_MODULE.format(component=build.component),
         go_version,
-        {m: build.version for m in build.go_modules},
+        {m: build.module_version for m in build.go_modules},
         replaces,
         godebug,
     )

@@ -24,6 +24,12 @@ class Build:
     checksums: str | None
     go_modules: tuple[str, ...]
     pinned_sha256: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # The version of go_modules when it is not the release's (Prometheus 3.16.0 is v0.316.0).
+    go_module_version: str | None = None
+
+    @property
+    def module_version(self) -> str:
+        return self.go_module_version or self.version
 
     @property
     def name(self) -> str:
@@ -125,6 +131,13 @@ def load(path: Path | None = None) -> Versions:
         if not isinstance(modules, list) or not modules:
             raise BundleError(f"{where}: `go_modules` must be a non-empty list")
         pinned = spec.get("sha256") or {}
+        module_version = spec.get("go_module_version")
+        if module_version is not None and (
+            len(versions) > 1 or not VERSION_RE.match(str(module_version))
+        ):
+            raise BundleError(
+                f"{where}: `go_module_version` must be like v1.2.3, for a single pinned version"
+            )
         for version in versions:
             if not VERSION_RE.match(str(version)):
                 raise BundleError(f"{where}: version {str(version)!r} is not like v1.2.3")
@@ -137,6 +150,7 @@ def load(path: Path | None = None) -> Versions:
                     checksums=spec.get("checksums"),
                     go_modules=tuple(str(m) for m in modules),
                     pinned_sha256={str(k): str(v) for k, v in pinned.items()},
+                    go_module_version=str(module_version) if module_version else None,
                 )
             )
     return Versions(
