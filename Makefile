@@ -5,13 +5,16 @@ VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 # Molecule scenarios (roles that need a whole cluster are tested on lab clusters instead).
 # Those that need the lab bundle (Kubernetes) come last: the suite builds it in the background.
-NEEDS_BUNDLE := kube_node
+NEEDS_BUNDLE := kube_node monitoring
 SCENARIOS := $(filter-out $(NEEDS_BUNDLE),$(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))) $(NEEDS_BUNDLE)
 NODES ?= 3
 # Control-plane hosts among them (3 for an HA control plane: make lab NODES=5 CONTROL_PLANES=3).
 CONTROL_PLANES ?= 1
 # What the main job installs from the bundle (built through the Go module proxy, cached).
 LAB_BUNDLE := etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns
+# What the suite builds: that, and the monitoring stack its molecule scenario installs.
+SUITE_BUNDLE := $(LAB_BUNDLE),prometheus,alertmanager
+BUNDLE ?= $(LAB_BUNDLE)
 # Its Kubernetes releases: the one clusters are deployed with; empty: every pinned one (the
 # suite's upgrade test goes from the first to the last).
 BUNDLE_KUBERNETES ?= deployed
@@ -26,7 +29,7 @@ setup:
 ## the repo; of Kubernetes only the version clusters are deployed with, the first versions.yml pins).
 ## What the main job installs, into the offline bundle (cached; tens of minutes cold).
 bundle: setup
-	keelson bundle build --only $(LAB_BUNDLE) $(if $(BUNDLE_KUBERNETES),--kubernetes $(BUNDLE_KUBERNETES))
+	keelson bundle build --only $(BUNDLE) $(if $(BUNDLE_KUBERNETES),--kubernetes $(BUNDLE_KUBERNETES))
 
 lab: bundle
 	keelson lab up --nodes $(NODES) --control-planes $(CONTROL_PLANES)

@@ -9,6 +9,10 @@ import yaml
 # Roles whose behaviour needs a whole cluster (etcd, a registry with the cluster images, several
 # kubelets): verified on the lab clusters of tests/integration (test_main_job, test_etcd_backup).
 CLUSTER_ONLY = {"kube_control_plane", "network_flannel"}
+# Roles converged and verified together in one scenario: the monitoring stack (Prometheus
+# scrapes every host's node_exporter and delivers its alerts through Alertmanager; one set of
+# hosts, one converge).
+SCENARIO_OF = {role: "monitoring" for role in ("node_exporter", "prometheus", "alertmanager")}
 # keelson_defaults has no tasks (nothing to converge): tests/unit/test_shared_defaults.py checks it.
 ROLES = sorted(
     p
@@ -31,8 +35,12 @@ def test_role_has_the_standard_parts(role: Path) -> None:
         "tasks/preflight.yml" if role.name != "preflight" else "tasks/inventory.yml",
     ):
         assert (role / part).is_file(), f"{role.name}: {part} missing"
-    scenario = Path(__file__).resolve().parents[2] / "molecule" / role.name / "molecule.yml"
+    name = SCENARIO_OF.get(role.name, role.name)
+    scenario = Path(__file__).resolve().parents[2] / "molecule" / name / "molecule.yml"
     assert scenario.is_file() or role.name in CLUSTER_ONLY, f"{role.name}: no molecule scenario"
+    if name != role.name:
+        converge = scenario.with_name("converge.yml").read_text()
+        assert f"keelson.platform.{role.name}" in converge, f"{name} does not converge {role.name}"
 
 
 @pytest.mark.parametrize("role", ROLES, ids=lambda p: p.name)

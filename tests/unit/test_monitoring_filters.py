@@ -1,0 +1,59 @@
+import pytest
+from role_plugins import load_filter_plugin
+
+plugin = load_filter_plugin("monitoring")
+
+HOSTVARS = {
+    "node1": {"ansible_facts": {"default_ipv4": {"address": "10.0.0.1"}}, "ansible_host": "n1"},
+    "node2": {"ansible_host": "10.0.0.2"},
+    "node3": {"monitoring_address": "fd00::3", "ansible_facts": {"default_ipv4": {"address": "x"}}},
+}
+
+
+def test_every_host_of_a_job_is_a_target_at_its_address_labelled_with_its_name() -> None:
+    [node] = plugin.keelson_scrape_configs(
+        [{"job": "node", "hosts": ["node1", "node2", "node3", "node1"], "port": 9100}], HOSTVARS
+    )
+    assert node == {
+        "job_name": "node",
+        "static_configs": [
+            {"targets": ["10.0.0.1:9100"], "labels": {"host": "node1"}},
+            {"targets": ["10.0.0.2:9100"], "labels": {"host": "node2"}},
+            {"targets": ["[fd00::3]:9100"], "labels": {"host": "node3"}},
+        ],
+    }
+
+
+def test_settings_pass_through_and_a_job_without_hosts_is_left_out() -> None:
+    configs = plugin.keelson_scrape_configs(
+        [
+            {"job": "etcd", "hosts": [], "port": 2381},
+            {
+                "job": "kubelet",
+                "hosts": ["node2"],
+                "port": 10250,
+                "scheme": "https",
+                "tls_config": {"ca_file": "/etc/prometheus/ca.crt"},
+                "metrics_path": "",
+            },
+        ],
+        HOSTVARS,
+    )
+    assert [c["job_name"] for c in configs] == ["kubelet"]
+    assert configs[0]["scheme"] == "https"
+    assert configs[0]["tls_config"] == {"ca_file": "/etc/prometheus/ca.crt"}
+    assert "metrics_path" not in configs[0]
+
+
+@pytest.mark.parametrize(
+    "jobs,message",
+    [
+        ([{"job": "node", "hosts": ["node9"], "port": 1}], "scrape job node: no such host node9"),
+        ([{"job": "a", "hosts": [], "port": 1}, {"job": "a", "port": 2}], "listed twice"),
+        ([{"job": "a", "hosts": ["node1"]}], "scrape job a has no port"),
+        ([{"hosts": ["node1"], "port": 1}], "has no name"),
+    ],
+)
+def test_a_wrong_job_is_named(jobs: list[dict[str, object]], message: str) -> None:
+    with pytest.raises(plugin.MonitoringFilterError, match=message):
+        plugin.keelson_scrape_configs(jobs, HOSTVARS)
