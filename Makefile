@@ -61,7 +61,7 @@ scenarios:
 	@echo $(SCENARIOS)
 
 integration: setup
-	pytest -q tests/integration
+	pytest -q --durations=15 tests/integration
 
 ## Everything CI runs, each stage timed; ends with the stage table (scripts/test-suite).
 test:
