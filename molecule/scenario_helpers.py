@@ -17,6 +17,19 @@ import testinfra
 
 PROJECT = Path(__file__).resolve().parents[1]
 # Plain text output, whatever the caller's environment asks for.
+# The sandbox every service unit of keelson's roles puts in force, as `systemctl show` reports it
+# (each scenario adds its unit's user and own settings).
+SANDBOX = {
+    "NoNewPrivileges": "yes",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "ProtectKernelTunables": "yes",
+    "ProtectControlGroups": "yes",
+    "RestrictNamespaces": "yes",
+    "CapabilityBoundingSet": "",
+}
 _PLAIN = {"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0"}
 
 

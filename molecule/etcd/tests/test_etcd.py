@@ -20,25 +20,13 @@ from conftest import (
 )
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
-from scenario_helpers import assert_runs_unprivileged
+from scenario_helpers import SANDBOX, assert_runs_unprivileged
 
 METRICS_URL = "http://127.0.0.1:2381"  # the role's default etcd_listen_metrics_urls
 CONTROLLER_PKI = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "etcd-pki"
 
 # Sandboxing the role's unit must put in force, as `systemctl show` reports it.
-HARDENING = {
-    "User": "etcd",
-    "NoNewPrivileges": "yes",
-    "ProtectSystem": "strict",
-    "ProtectHome": "yes",
-    "PrivateTmp": "yes",
-    "PrivateDevices": "yes",
-    "ProtectKernelTunables": "yes",
-    "ProtectControlGroups": "yes",
-    "RestrictNamespaces": "yes",
-    "CapabilityBoundingSet": "",
-    "ReadWritePaths": "/var/lib/etcd",
-}
+HARDENING = {**SANDBOX, "User": "etcd", "ReadWritePaths": "/var/lib/etcd"}
 
 
 def names(cert):

@@ -2,7 +2,7 @@
 
 import pytest
 import testinfra
-from scenario_helpers import assert_runs_unprivileged, main_pid
+from scenario_helpers import SANDBOX, assert_runs_unprivileged, main_pid
 
 UNIT = "prometheus-node-exporter"
 LISTEN_ADDRESS = "0.0.0.0:9100"  # the role's default, kept by molecule.yml
@@ -10,19 +10,7 @@ PORT = LISTEN_ADDRESS.rsplit(":", 1)[1]
 TEXTFILE_DIRECTORY = "/var/lib/prometheus/node-exporter"
 
 # Sandboxing the role's unit must put in force, as `systemctl show` reports it.
-HARDENING = {
-    "User": "prometheus",
-    "NoNewPrivileges": "yes",
-    "ProtectSystem": "strict",
-    "ProtectHome": "yes",
-    "PrivateTmp": "yes",
-    "PrivateDevices": "yes",
-    "ProtectKernelTunables": "yes",
-    "ProtectKernelModules": "yes",
-    "ProtectControlGroups": "yes",
-    "RestrictNamespaces": "yes",
-    "CapabilityBoundingSet": "",
-}
+HARDENING = {**SANDBOX, "User": "prometheus", "ProtectKernelModules": "yes"}
 
 # Collectors that work in a lab container; each must still work inside the sandbox.
 WORKING_COLLECTORS = [

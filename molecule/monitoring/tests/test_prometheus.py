@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from scenario_helpers import (
+    SANDBOX,
     assert_runs_unprivileged,
     main_pid,
     molecule_host,
@@ -25,16 +26,6 @@ SCENARIO = Path(__file__).resolve().parents[1]
 RULES = SCENARIO.parents[1] / "roles" / "prometheus" / "files" / "rules"
 RULE_TESTS = SCENARIO / "rule_tests"
 UNITS = {"prometheus": "prometheus", "prometheus-alertmanager": "alertmanager"}
-
-HARDENING = {
-    "NoNewPrivileges": "yes",
-    "ProtectSystem": "strict",
-    "ProtectHome": "yes",
-    "PrivateTmp": "yes",
-    "PrivateDevices": "yes",
-    "ProtectKernelTunables": "yes",
-    "CapabilityBoundingSet": "",
-}
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +59,7 @@ def test_services_run_sandboxed_as_their_users(monitor: Any, unit: str, user: st
     service = monitor.service(unit)
     assert service.is_running and service.is_enabled
     assert_runs_unprivileged(monitor, unit, user)
-    for name, value in HARDENING.items():
+    for name, value in SANDBOX.items():
         assert monitor.check_output(f"systemctl show --property {name} --value {unit}") == value
 
 
