@@ -46,6 +46,13 @@ def _target(address: str, port: int) -> str:
     return f"{host}:{int(port)}"
 
 
+def keelson_monitoring_endpoints(
+    hosts: Sequence[str], hostvars: Mapping[str, Mapping[str, Any]], port: int
+) -> list[str]:
+    """address:port of each host (IPv6 addresses in brackets): targets, peers, URLs."""
+    return [_target(keelson_monitoring_address(hostvars[h], h), port) for h in hosts]
+
+
 def keelson_scrape_configs(
     jobs: Sequence[Mapping[str, Any]], hostvars: Mapping[str, Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -74,7 +81,7 @@ def keelson_scrape_configs(
         config.update({key: job[key] for key in _PASSED if job.get(key) not in (None, "", {})})
         config["static_configs"] = [
             {
-                "targets": [_target(keelson_monitoring_address(hostvars[h], h), job["port"])],
+                "targets": keelson_monitoring_endpoints([h], hostvars, job["port"]),
                 "labels": {"host": h},
             }
             for h in hosts
@@ -87,5 +94,6 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "monitoring_address": keelson_monitoring_address,
+            "monitoring_endpoints": keelson_monitoring_endpoints,
             "scrape_configs": keelson_scrape_configs,
         }

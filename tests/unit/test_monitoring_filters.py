@@ -57,3 +57,8 @@ def test_settings_pass_through_and_a_job_without_hosts_is_left_out() -> None:
 def test_a_wrong_job_is_named(jobs: list[dict[str, object]], message: str) -> None:
     with pytest.raises(plugin.MonitoringFilterError, match=message):
         plugin.keelson_scrape_configs(jobs, HOSTVARS)
+
+
+def test_endpoints_of_peers_and_alertmanagers_bracket_ipv6() -> None:
+    endpoints = plugin.keelson_monitoring_endpoints(["node2", "node3"], HOSTVARS, 9094)
+    assert endpoints == ["10.0.0.2:9094", "[fd00::3]:9094"]
