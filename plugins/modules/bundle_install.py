@@ -6,8 +6,11 @@ the cache and install directories exist (root, 0755); the cached file has the pl
 missing or different file is downloaded to a temporary file, checked, and only then put in
 place: a wrong download keeps nothing); an archive is unpacked into its own directory
 (into a temporary directory first, renamed into place when complete); every link points at its
-target. One module run instead of a task per step: on a re-run each task result costs the
-controller about as much as the work, so the steps are loops inside the module.
+target. A service named in services whose running program is not the file its link points at
+(a new binary linked by a run that was interrupted before the restart) has its link reported as
+relinked too, so the next run still restarts it. One module run instead of a task per step: on a
+re-run each task result costs the controller about as much as the work, so the steps are loops
+inside the module.
 """
 
 from __future__ import annotations
@@ -41,6 +44,13 @@ options:
     description: The root under which archives are unpacked.
     type: path
     required: true
+  services:
+    description:
+      - systemd units that run a linked program (unit, link); a running unit whose program is not
+        the link's current target has the link reported in relinked.
+    type: list
+    elements: dict
+    default: []
   timeout:
     description: Seconds to wait for the mirror.
     type: int
@@ -49,7 +59,9 @@ options:
 
 RETURN = r"""
 relinked:
-  description: The links that were made or changed (the including role restarts its service).
+  description:
+    - The links that were made or changed, and the links of services still running another file
+      (the including role restarts its service).
   type: list
   elements: str
 """
@@ -63,6 +75,16 @@ def _sha256(path: str) -> str:
         for block in iter(lambda: handle.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def runs_another_file(pid: int, link: str) -> bool:
+    """True when process PID runs another program than the file LINK points at now."""
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+    except OSError:  # ended meanwhile: nothing runs
+        return False
+    # A file replaced in place leaves the process on the deleted one, under the same path.
+    return exe.endswith(" (deleted)") or exe != os.path.realpath(link)
 
 
 class _Installer:
@@ -165,6 +187,15 @@ class _Installer:
             if os.path.isdir(partial):
                 shutil.rmtree(partial)
 
+    def main_pid(self, unit: str) -> int:
+        """The main process of UNIT, 0 when it does not run."""
+        rc, out, err = self.module.run_command(
+            ["systemctl", "show", "--property=MainPID", "--value", unit]
+        )
+        if rc != 0:
+            self.module.fail_json(msg=f"{unit}: cannot read its main process: {err.strip()}")
+        return int(out.strip() or 0)
+
     def link(self, path: str, target: str) -> None:
         current = os.readlink(path) if os.path.islink(path) else None
         if current == target:
@@ -191,6 +222,7 @@ def main() -> None:
             "plan": {"type": "list", "elements": "dict", "required": True},
             "cache_dir": {"type": "path", "required": True},
             "install_dir": {"type": "path", "required": True},
+            "services": {"type": "list", "elements": "dict", "default": []},
             "timeout": {"type": "int", "default": 60},
         },
         supports_check_mode=True,
@@ -209,6 +241,10 @@ def main() -> None:
             installer.unpacked_dir(item)
         for entry in item["link_list"]:
             installer.link(entry["key"], entry["value"])
+    for service in module.params["services"]:
+        link, pid = service["link"], installer.main_pid(service["unit"])
+        if pid and link not in installer.relinked and runs_another_file(pid, link):
+            installer.relinked.append(link)
     module.exit_json(
         changed=installer.changed,
         relinked=installer.relinked,

@@ -553,7 +553,8 @@ def test_the_upgrade_rolls_every_node_keeps_the_service_and_resumes_after_a_kill
     assert record["backup"]["name"] in " ".join(store_names()), record["backup"]
     # Every node and component at the target.
     nodes = json.loads(sh("node1", KUBECTL + "get nodes -o json").stdout)["items"]
-    assert {n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes} == {UPGRADE_TO}
+    kubelets = {n["metadata"]["name"]: n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes}
+    assert set(kubelets.values()) == {UPGRADE_TO}, kubelets
     assert all(not n["spec"].get("unschedulable") for n in nodes)
     pods = json.loads(sh("node1", KUBECTL + "get pods -n kube-system -o json").stdout)["items"]
     for pod in pods:

@@ -637,10 +637,27 @@ def kubelet_anonymous_enabled(lab: Path, node: str) -> bool:
     return bool(json.loads(raw.out)["kubeletconfig"]["authentication"]["anonymous"]["enabled"])
 
 
+KILLED_RUN_KUBELET = """
+linked=$(readlink /usr/local/bin/kubelet)
+cp "$(readlink -f /usr/local/bin/kubelet)" /tmp/kubelet.killed-run
+ln -sfn /tmp/kubelet.killed-run /usr/local/bin/kubelet
+systemctl restart kubelet
+ln -sfn "$linked" /usr/local/bin/kubelet
+"""
+
+
+def kubelet_program(node: str) -> str:
+    """The file the running kubelet of NODE executes."""
+    pid = docker_exec(node, "systemctl", "show", "--property=MainPID", "--value", "kubelet")
+    return docker_exec(node, "readlink", f"/proc/{pid.stdout.strip()}/exe").stdout.strip()
+
+
 def test_the_kubelet_configuration_in_force_is_the_roles(lab: Path) -> None:
     """Anonymous access opened by hand on node2, twice: in kubeadm's copy of the configuration
     (not read: nothing changes) and in a drop-in of its own (drift: --check names it, a run
-    removes it). An anonymous request to the kubelet is refused before and after."""
+    removes it). An anonymous request to the kubelet is refused before and after. And a kubelet
+    left running an older program than its link's (a run killed before the restart) is drift the
+    run restarts."""
     anonymous = ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://node2:10250/pods"]
     assert docker_exec("node1", *anonymous).stdout == "401"
     edit = docker_exec(
@@ -660,6 +677,10 @@ def test_the_kubelet_configuration_in_force_is_the_roles(lab: Path) -> None:
         check=False,
     )
     assert planted.returncode == 0, planted.stderr
+    # And what a run killed between linking a new kubelet and restarting it leaves: the kubelet
+    # running another file than the link's (here a copy; the link is put back as it was).
+    docker_exec("node2", "sh", "-ec", KILLED_RUN_KUBELET)
+    assert kubelet_program("node2") == "/tmp/kubelet.killed-run"
 
     drift = keelson("deploy", "-i", str(lab), "--check", "--diff", "--limit", "node2")
     assert drift.code == 10, drift.out + drift.err
@@ -667,9 +688,13 @@ def test_the_kubelet_configuration_in_force_is_the_roles(lab: Path) -> None:
         "drift: node2: kube_node : Write the kubelet's directories, configuration, unit and"
         f" drop-in: {dropin}" in drift.out
     ), drift.out
+    assert "drift: node2: kube_node : Restart the kubelet for a new binary" in drift.out
     fix = keelson("deploy", "-i", str(lab), "--limit", "node2", "--tags", "kube_node")
     assert fix.code == 0, fix.out[-3000:] + fix.err
     assert docker_exec("node2", "test", "-e", dropin).returncode != 0
+    linked = docker_exec("node2", "readlink", "-f", "/usr/local/bin/kubelet").stdout.strip()
+    assert kubelet_program("node2") == linked
+    docker_exec("node2", "rm", "/tmp/kubelet.killed-run")
     # The kubelet restarted (the handler) with kubeadm's edited copy still on disk: it reads the
     # role's file, so anonymous access stays off.
     assert "enabled: true" in docker_exec("node2", "cat", KUBEADM_KUBELET_CONFIG).stdout
