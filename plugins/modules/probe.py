@@ -4,12 +4,14 @@
 A role's checks read a few files, look for a few paths and run a few read-only commands
 before they decide anything; as separate slurp, stat and command tasks each costs the
 controller about 50 ms per host (keelson.platform.files says why). This module does them all in one
-task and changes nothing, in check mode too.
+task and changes nothing, in check mode too. The commands run side by side (they only read: a
+cluster's answers and each node's drain dry run come back together, not one after another).
 """
 
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -63,9 +65,7 @@ def _read(path: str) -> str | None:
         return None
 
 
-def _run(module: AnsibleModule, argv: Any) -> dict[str, Any]:
-    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        module.fail_json(msg=f"commands: {argv!r} is not a list of strings (an argv)")
+def _run(module: AnsibleModule, argv: list[str]) -> dict[str, Any]:
     try:
         rc, out, err = module.run_command(argv, handle_exceptions=False)
     except OSError as e:
@@ -83,6 +83,12 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
+    for argv in p["commands"].values():
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            module.fail_json(msg=f"commands: {argv!r} is not a list of strings (an argv)")
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(p["commands"])))) as pool:
+        running = {name: pool.submit(_run, module, argv) for name, argv in p["commands"].items()}
+        answers = {name: future.result() for name, future in running.items()}
     module.exit_json(
         changed=False,
         files={path: _read(path) for path in p["read"]},
@@ -90,7 +96,7 @@ def main() -> None:
             path: {"exists": os.path.exists(path), "writeable": os.access(path, os.W_OK)}
             for path in p["stat"]
         },
-        commands={name: _run(module, argv) for name, argv in p["commands"].items()},
+        commands=answers,
     )
 
 

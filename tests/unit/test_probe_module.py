@@ -43,3 +43,20 @@ def test_refuses_a_command_that_is_not_an_argv(tmp_path: Path) -> None:
     result = probe({"commands": {"shell": "echo hi"}}, tmp_path)
     assert result.get("failed") is True
     assert "is not a list of strings" in result["msg"]
+
+
+def test_runs_the_commands_side_by_side(tmp_path: Path) -> None:
+    """Each command waits (up to 5 s) for the file the other one writes: run one after the
+    other, the first would give up."""
+    wait = "touch {mine}; for i in $(seq 50); do [ -e {theirs} ] && exit 0; sleep 0.1; done; exit 1"
+    a, b = tmp_path / "a", tmp_path / "b"
+    result = probe(
+        {
+            "commands": {
+                "a": ["sh", "-c", wait.format(mine=a, theirs=b)],
+                "b": ["sh", "-c", wait.format(mine=b, theirs=a)],
+            }
+        },
+        tmp_path,
+    )
+    assert [result["commands"][name]["rc"] for name in "ab"] == [0, 0], result
