@@ -470,6 +470,11 @@ def test_changed_settings_roll_to_the_running_kubelets_and_api_server(lab: Path)
     assert node_readiness(lab) == dict.fromkeys(NODES, "True")
     assert apiserver_container("node1") not in ("", running)
     assert "--audit-log-maxbackup=5" in apiserver_args()
+    # The old API server exited on SIGTERM: the kubelet did not have to kill it after its grace
+    # period (with its watches open it used to wait for that, 30 s of every restart).
+    containerd = docker_exec("node1", "journalctl", "-u", "containerd", "--no-pager", "-o", "cat")
+    assert f'Stop container \\"{running}\\" with signal terminated' in containerd.stdout
+    assert f'Kill container \\"{running}\\"' not in containerd.stdout
     stored = kubectl_json(lab, "get", "configmap", "--namespace=kube-system", "kubeadm-config")
     extra_args = yaml.safe_load(stored["data"]["ClusterConfiguration"])["apiServer"]["extraArgs"]
     assert {"name": "audit-log-maxbackup", "value": "5"} in extra_args, extra_args
