@@ -8,24 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario_helpers import PROJECT, Run, run_playbook
+from scenario_helpers import Run, run_playbook
 
 SCENARIO = Path(__file__).resolve().parents[1]
-VALIDATE_INVENTORY = PROJECT / "playbooks" / "validate-inventory.yml"
 CONVERGE = SCENARIO / "converge.yml"
-
-
-@pytest.fixture
-def validate_inventory() -> Callable[[Path], Run]:
-    """Run playbooks/validate-inventory.yml as `keelson inventory validate` does: the project's
-    ansible.cfg and nothing from molecule's environment."""
-
-    def run(inventory: Path) -> Run:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
-        env["ANSIBLE_CONFIG"] = str(PROJECT / "ansible.cfg")
-        return run_playbook(["-i", str(inventory), str(VALIDATE_INVENTORY)], env)
-
-    return run
 
 
 @pytest.fixture

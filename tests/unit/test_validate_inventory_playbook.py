@@ -1,19 +1,23 @@
-"""Inventory checks (playbooks/validate-inventory.yml): controller only, no host is contacted.
+"""Inventory checks (playbooks/validate-inventory.yml): controller only, no host is contacted,
+so they run with the unit tests (the preflight role's host checks are its molecule scenario's).
 
 Every host points at a closed loopback port, so a check that tried to connect would fail.
 """
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-from scenario_helpers import Run
+import pytest
+from scenario_helpers import PROJECT, Run, run_playbook
 
 Validate = Callable[[Path], Run]
 
-MANIFEST = Path(__file__).resolve().parents[1] / "bundle-manifest.json"
+MANIFEST = PROJECT / "molecule" / "preflight" / "bundle-manifest.json"
+VALIDATE_INVENTORY = PROJECT / "playbooks" / "validate-inventory.yml"
 GOOD = """\
 all:
   vars:
@@ -36,6 +40,19 @@ all:
         node2: {ansible_host: 127.0.0.12}
         node3: {ansible_host: 127.0.0.13}
 """.replace("MANIFEST", str(MANIFEST))
+
+
+@pytest.fixture
+def validate_inventory() -> Validate:
+    """Run playbooks/validate-inventory.yml as `keelson inventory validate` does: the project's
+    ansible.cfg and nothing from molecule's environment."""
+
+    def run(inventory: Path) -> Run:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
+        env["ANSIBLE_CONFIG"] = str(PROJECT / "ansible.cfg")
+        return run_playbook(["-i", str(inventory), str(VALIDATE_INVENTORY)], env)
+
+    return run
 
 
 def write(tmp_path: Path, text: str, name: str = "hosts.yml") -> Path:
