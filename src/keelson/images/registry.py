@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 
 from keelson import dockercli, external
 from keelson.errors import ImageError
+from keelson.images import cache
 from keelson.images.builder import BuildReport, build, local_image_id
 from keelson.images.tags import Planned, plan
 from keelson.images.tree import Progress, Tree
@@ -97,10 +99,12 @@ def push(
     targets: Iterable[str] | None = None,
     bundle: Path | None = None,
 ) -> tuple[BuildReport, PushReport]:
-    """Build what is missing, then push each image under its content and version tags."""
+    """Build what is missing, then push each image under its content and version tags: into the
+    machine's image cache first (`docker push`, which compresses its layers: once per machine),
+    then from the cache to REGISTRY over the registry API (images/cache.py says why)."""
     built = build(tree, progress, targets, bundle)
     report = PushReport()
-    host = _registry_host(registry)
+    cache_registry = ""
     for planned in built.planned:
         if planned.skipped:
             continue
@@ -110,20 +114,78 @@ def push(
         if _in_registry(registry, planned, image_id):
             report.present.append(name)
             continue
+        cache_registry = cache_registry or cache.endpoint(progress)
+        if not _in_registry(cache_registry, planned, image_id):
+            progress(f"pushing {name} into the image cache")
+            _docker_push(cache_registry, planned)
         progress(f"pushing {name} as {', '.join(planned.remote_tags)}")
-        for tag in planned.remote_tags:
-            remote = f"{host}/{planned.image.path}:{tag}"
-            dockercli.run("tag", planned.tag, remote, error=ImageError)
-            proc = dockercli.result(
-                "push", remote, error=ImageError, timeout=external.BUILD, text=True
-            )
-            # The registry-named tag is only a vehicle for the push.
-            dockercli.run("rmi", remote, error=ImageError, check=False)
-            if proc.returncode != 0:
-                tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["?"]
-                raise ImageError(f"docker push {remote} failed: {tail[0]}")
+        copy(cache_registry, registry, planned.image.path, planned.remote_tags)
         report.pushed.append(name)
     return built, report
+
+
+def _docker_push(registry: str, planned: Planned) -> None:
+    host = _registry_host(registry)
+    for tag in planned.remote_tags:
+        remote = f"{host}/{planned.image.path}:{tag}"
+        dockercli.run("tag", planned.tag, remote, error=ImageError)
+        proc = dockercli.result("push", remote, error=ImageError, timeout=external.BUILD, text=True)
+        # The registry-named tag is only a vehicle for the push.
+        dockercli.run("rmi", remote, error=ImageError, check=False)
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["?"]
+            raise ImageError(f"docker push {remote} failed: {tail[0]}")
+
+
+def copy(source: str, target: str, repository: str, tags: Iterable[str]) -> None:
+    """Copy REPOSITORY's TAGS from registry SOURCE to TARGET over the registry API: the blobs
+    TARGET lacks, then each tag's manifest byte for byte (same digests as in SOURCE)."""
+    src, dst = _registry_url(source), _registry_url(target)
+    for tag in tags:
+        status, headers, body = _request(f"{src}/v2/{repository}/manifests/{tag}")
+        if status != 200:
+            raise ImageError(
+                f"registry {source}: GET manifest {repository}:{tag} answered {status}"
+            )
+        document = json.loads(body)
+        digests = [document["config"]["digest"]] + [layer["digest"] for layer in document["layers"]]
+        for digest in digests:
+            if _request(f"{dst}/v2/{repository}/blobs/{digest}", method="HEAD")[0] != 200:
+                _copy_blob(f"{src}/v2/{repository}/blobs/{digest}", dst, repository, digest)
+        kind = headers.get("Content-Type", MANIFEST_TYPES[0])
+        _send(f"{dst}/v2/{repository}/manifests/{tag}", "PUT", body, {"Content-Type": kind})
+
+
+def _copy_blob(url: str, dst: str, repository: str, digest: str) -> None:
+    """The blob at URL into registry DST, streamed (a monolithic upload: POST, then one PUT)."""
+    started = _send(f"{dst}/v2/{repository}/blobs/uploads/", "POST", b"", {})
+    location = urllib.parse.urljoin(dst, started.get("Location", ""))
+    separator = "&" if "?" in location else "?"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as blob:
+            size = blob.headers.get("Content-Length")
+            data = blob if size else blob.read()
+            headers = {"Content-Type": "application/octet-stream"}
+            headers["Content-Length"] = size or str(len(data))
+            _send(f"{location}{separator}digest={digest}", "PUT", data, headers)
+    except urllib.error.HTTPError as exc:
+        raise ImageError(f"GET {url} answered {exc.code}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ImageError(f"GET {url}: {getattr(exc, 'reason', exc)}") from None
+
+
+def _send(url: str, method: str, data: Any, headers: dict[str, str]) -> dict[str, str]:
+    """METHOD URL with DATA (bytes or a file to stream); the response headers of a 2xx answer."""
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=external.DOCKER) as response:
+            return dict(response.headers.items())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode(errors="replace").strip()[:200]
+        raise ImageError(f"{method} {url.split('?')[0]} answered {exc.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ImageError(f"registry {url.split('/v2/')[0]} does not answer: {reason}") from None
 
 
 @dataclass

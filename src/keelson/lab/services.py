@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
-
 from keelson import dockercli, images
 from keelson.bundle import store as bundle_store
 from keelson.errors import LabError
-from keelson.lab.spec import FILES_PORT, LABEL, REGISTRY_IMAGE, REGISTRY_PORT, LabSpec, Progress
+from keelson.images import cache
+from keelson.images.cache import REGISTRY_PORT
+from keelson.lab.spec import FILES_PORT, LABEL, LabSpec, Progress
 
 
 def ensure_registry(spec: LabSpec, progress: Progress) -> None:
-    image = images.ensure_image(REGISTRY_IMAGE, progress)
+    image = images.ensure_image(cache.REGISTRY_IMAGE, progress)
     container = spec.registry_container
     info = dockercli.inspect("container", container)
     if info is not None and info.get("Config", {}).get("Image") != image:
@@ -100,12 +98,6 @@ def registry_endpoint(name: str) -> str:
 
 
 def _wait_registry(name: str) -> None:
-    url = f"http://{registry_endpoint(name)}/v2/"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.3)
-    raise LabError(f"the registry of lab {name!r} does not answer at {url}")
+    address = registry_endpoint(name)
+    if not cache.answers(address):
+        raise LabError(f"the registry of lab {name!r} does not answer at http://{address}/v2/")

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from keelson.errors import UsageError
+from keelson.images.cache import REGISTRY_PORT
 from keelson.paths import checkout_root, state_dir
 
 LABEL = "io.keelson.lab"
-# The lab registry: images/service/registry at .2 of the lab network, port 5000 there, and
-# published on 127.0.0.1 (a port Docker picks) so the controller's docker can push to it.
-REGISTRY_IMAGE = "service/registry"
-REGISTRY_PORT = 5000
+# The lab registry (keelson.images.cache.REGISTRY_IMAGE) at .2 of the lab network, on its port
+# there and published on 127.0.0.1 (a port Docker picks), where the controller pushes to it.
 # The files mirror: the offline bundle's root (read-only) served over HTTP at .3 of the lab
 # network, laid out like the upstream download sites; roles fetch binaries from it by sha256.
 FILES_PORT = 8080
