@@ -1,5 +1,8 @@
 """Verify the node_exporter role on every molecule host (scenario variables: molecule.yml)."""
 
+import calendar
+import time
+
 import pytest
 import testinfra
 from scenario_helpers import SANDBOX, assert_runs_unprivileged, main_pid
@@ -116,3 +119,71 @@ def test_textfile_metric_published(host):
         assert f"{name} 42" in metrics(host), journal(host)
     finally:
         host.run(f"rm -f {prom}")
+
+
+CERTIFICATE_UNIT = "keelson-certificate-metrics"
+EXPIRY = "keelson_certificate_expiry_timestamp_seconds"
+
+
+def not_after(host, path):
+    """NotAfter of the certificate at path on host, in seconds since the epoch (openssl's view)."""
+    end = host.check_output(f"openssl x509 -noout -enddate -in {path}").split("=", 1)[1]
+    return calendar.timegm(time.strptime(end, "%b %d %H:%M:%S %Y %Z"))
+
+
+def test_certificate_expiry_is_exported_from_the_first_run(host):
+    """The converge ran the certificate metrics at once (not at the timer's first tick): one
+    series per certificate of the files and of the kubeconfig's fields, with openssl's NotAfter."""
+    scraped = metrics(host)
+    pki = "/etc/keelson-test-pki"
+    expected = {
+        (f"{pki}/short.crt", "file", "CN=short.test"): not_after(host, f"{pki}/short.crt"),
+        (f"{pki}/test.conf", "client-certificate-data", "CN=client.test"): not_after(
+            host, f"{pki}/client.pem"
+        ),
+        (f"{pki}/test.conf", "certificate-authority-data", "CN=short.test"): not_after(
+            host, f"{pki}/short.crt"
+        ),
+    }
+    exported = {
+        labels: float(value)
+        for labels, value in (
+            line.removeprefix(EXPIRY).rsplit(" ", 1)
+            for line in scraped.splitlines()
+            if line.startswith(EXPIRY + "{")
+        )
+    }
+    assert exported == {
+        f'{{path="{path}",subject="{subject}",what="{what}"}}': float(value)
+        for (path, what, subject), value in expected.items()
+    }
+    assert "keelson_certificate_metrics_last_run_timestamp_seconds" in scraped
+    prom = host.file(f"{TEXTFILE_DIRECTORY}/keelson_certificates.prom")
+    assert prom.user == "root" and prom.mode == 0o644
+
+
+def test_certificate_metrics_run_hourly_in_a_sandbox(host):
+    timer = host.service(f"{CERTIFICATE_UNIT}.timer")
+    assert timer.is_enabled and timer.is_running
+    assert host.run(f"systemctl is-failed {CERTIFICATE_UNIT}.service").stdout.strip() != "failed"
+    shown = host.check_output(
+        f"systemctl show {CERTIFICATE_UNIT}.service --property {','.join(SANDBOX)}"
+    )
+    assert dict(line.split("=", 1) for line in shown.splitlines()) == SANDBOX
+
+
+def test_a_certificate_openssl_cannot_read_fails_the_run_and_keeps_the_last_file(host):
+    prom = f"{TEXTFILE_DIRECTORY}/keelson_certificates.prom"
+    before = host.file(prom).content_string
+    bad = "/etc/keelson-test-pki/broken.crt"
+    pem = "'-----BEGIN CERTIFICATE-----' 'bm90IGEgY2VydA==' '-----END CERTIFICATE-----'"
+    host.check_output(f"printf '%s\\n' {pem} > {bad}")
+    try:
+        assert host.run(f"systemctl start {CERTIFICATE_UNIT}.service").rc != 0
+        log = host.check_output(f"journalctl --no-pager -n 20 -u {CERTIFICATE_UNIT}.service")
+        assert "openssl cannot read a certificate" in log
+        assert host.file(prom).content_string == before
+    finally:
+        host.run(f"rm -f {bad}")
+        host.run(f"systemctl reset-failed {CERTIFICATE_UNIT}.service")
+        host.run(f"systemctl start {CERTIFICATE_UNIT}.service")
