@@ -28,39 +28,38 @@ def versions(tmp_path: Path) -> Iterator[tuple[Path, Path, Path]]:
     yield old, new, link
 
 
-def test_a_process_of_the_linked_file_runs_no_other_file(versions: tuple[Path, Path, Path]) -> None:
-    link = versions[2]
-    with subprocess.Popen([str(link), "60"]) as proc:
+@pytest.fixture
+def running(versions: tuple[Path, Path, Path]) -> Iterator[int]:
+    """The pid of the program started through the link (at v1), killed afterwards."""
+    with subprocess.Popen([str(versions[2]), "60"]) as proc:
         try:
-            assert not module.runs_another_file(proc.pid, str(link))
+            yield proc.pid
         finally:
             proc.kill()
+
+
+def test_a_process_of_the_linked_file_runs_no_other_file(
+    versions: tuple[Path, Path, Path], running: int
+) -> None:
+    assert not module.runs_another_file(running, str(versions[2]))
 
 
 def test_a_relinked_program_still_running_the_old_file_is_found(
-    versions: tuple[Path, Path, Path],
+    versions: tuple[Path, Path, Path], running: int
 ) -> None:
     _, new, link = versions
-    with subprocess.Popen([str(link), "60"]) as proc:
-        try:
-            link.unlink()
-            link.symlink_to(new)
-            assert module.runs_another_file(proc.pid, str(link))
-        finally:
-            proc.kill()
+    link.unlink()
+    link.symlink_to(new)
+    assert module.runs_another_file(running, str(link))
 
 
 def test_a_file_replaced_in_place_under_a_running_process_is_found(
-    versions: tuple[Path, Path, Path],
+    versions: tuple[Path, Path, Path], running: int
 ) -> None:
     old, new, link = versions
-    with subprocess.Popen([str(link), "60"]) as proc:
-        try:
-            shutil.copy2(new, old.with_suffix(".new"))
-            old.with_suffix(".new").replace(old)
-            assert module.runs_another_file(proc.pid, str(link))
-        finally:
-            proc.kill()
+    shutil.copy2(new, old.with_suffix(".new"))
+    old.with_suffix(".new").replace(old)
+    assert module.runs_another_file(running, str(link))
 
 
 def test_an_ended_process_runs_nothing(versions: tuple[Path, Path, Path]) -> None:

@@ -74,9 +74,10 @@ def test_one_series_per_certificate_the_earliest_of_a_repeated_subject(tmp_path:
     bundle.write_text(long.read_text() + short.read_text())
     assert run(tmp_path, [str(bundle), str(tmp_path / "other.crt")]) == 0
     found = series(tmp_path)
+    loaded = program()
     reader = sys.modules["keelson_certificates"]
     expiry = {
-        p.name: reader.describe(p.read_text(), program().openssl)["not_after"]
+        p.name: reader.describe(p.read_text(), loaded.openssl)["not_after"]
         for p in (short, long, other)
     }
     assert found == {
