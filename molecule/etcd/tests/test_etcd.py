@@ -25,6 +25,9 @@ from scenario_helpers import SANDBOX, assert_runs_unprivileged
 METRICS_URL = "http://127.0.0.1:2381"  # the role's default etcd_listen_metrics_urls
 CONTROLLER_PKI = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "etcd-pki"
 
+# The `host` fixture's hosts: the members (host4 is the backup store, test_etcd_backup.py).
+testinfra_hosts = [f"ansible://{name}" for name in MEMBERS]
+
 # Sandboxing the role's unit must put in force, as `systemctl show` reports it.
 HARDENING = {**SANDBOX, "User": "etcd", "ReadWritePaths": "/var/lib/etcd"}
 
