@@ -11,8 +11,11 @@ import yaml
 CLUSTER_ONLY = {"kube_control_plane", "network_flannel"}
 # Roles converged and verified together in one scenario: the monitoring stack (Prometheus
 # scrapes every host's node_exporter and delivers its alerts through Alertmanager; one set of
-# hosts, one converge).
-SCENARIO_OF = {role: "monitoring" for role in ("node_exporter", "prometheus", "alertmanager")}
+# hosts, one converge), and etcd_backup on the etcd scenario's members (it backs them up).
+SCENARIO_OF = {
+    **{role: "monitoring" for role in ("node_exporter", "prometheus", "alertmanager")},
+    "etcd_backup": "etcd",
+}
 # keelson_defaults has no tasks (nothing to converge): tests/unit/test_shared_defaults.py checks it.
 ROLES = sorted(
     p
