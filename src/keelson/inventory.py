@@ -1,9 +1,12 @@
 """Inventory loading and validation, before anything touches a host.
 
 The rules live in one place, the preflight role (`tasks/inventory.yml`); `validate` runs them on
-the controller through playbooks/validate-inventory.yml, and site.yml runs them as its first task
-(where `keelson deploy` takes them from: one run instead of two), so `keelson inventory validate`,
-`keelson deploy` and a plain `ansible-playbook site.yml` refuse exactly the same inventories.
+the controller through playbooks/validate-inventory.yml, and every playbook keelson runs starts
+with them (site.yml's and scale.yml's preflight, the others' first play imports
+validate-inventory.yml; run_playbook turns a failure there into a refusal: one run instead of
+two), so `keelson inventory validate`, every command and a plain `ansible-playbook` refuse
+exactly the same inventories. `validate` runs alone only for `keelson inventory validate` and
+before a question (reset, remove-node, certs renew).
 """
 
 import json
@@ -16,7 +19,6 @@ from typing import Any
 from keelson import external
 from keelson.errors import InventoryError, RunFailed
 from keelson.paths import project_root
-from keelson.progress import RunResult
 from keelson.runner import run_playbook
 
 
@@ -90,12 +92,6 @@ def _parse_error(stderr: str, inventory: Path) -> str:
     return f"{inventory}: cannot be parsed: {lines[-1] if lines else 'unknown error'}"
 
 
-# The preflight's check of the inventory alone (roles/preflight/tasks/inventory.yml), the first
-# task site.yml runs (on the controller; no host is contacted before it, and nothing changes
-# until it passed): a run that fails there was refused for its inventory.
-INVENTORY_CHECK = "Check groups, host names, addresses and every role variable of the inventory"
-
-
 def parse(inventory: Path) -> dict[str, list[str]]:
     """Group -> hosts of INVENTORY, refused when it cannot be parsed or has no host."""
     groups = load_groups(inventory)
@@ -104,16 +100,10 @@ def parse(inventory: Path) -> dict[str, list[str]]:
     return groups
 
 
-def raise_if_refused(inventory: Path, result: RunResult) -> None:
-    """InventoryError (exit 3: nothing changed) when RESULT failed in the inventory check."""
-    first = result.failures[0] if result.failures else None
-    if first is not None and INVENTORY_CHECK in first.task:
-        raise InventoryError(f"{inventory}: {first.message}")
-
-
 def check(inventory: Path) -> None:
-    """Run the preflight inventory rules on INVENTORY (parsed already: `parse`). (`keelson
-    deploy` runs the same rules as the first task of site.yml instead: raise_if_refused.)"""
+    """Run the preflight inventory rules on INVENTORY (parsed already: `parse`) alone: for
+    `keelson inventory validate`, and before a question that an inventory refused by the rules
+    should never reach. (Every playbook keelson runs starts with the same rules: run_playbook.)"""
     result = run_playbook("validate-inventory.yml", inventory, kind="validate", quiet=True)
     try:
         result.raise_for_failure()

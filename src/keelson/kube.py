@@ -63,7 +63,7 @@ def kubectl_output(inv: Path, args: Sequence[str]) -> str:
 
 def scale(inv: Path, limit: str | None = None) -> None:
     """Add the hosts new in INV to the cluster (playbooks/scale.yml)."""
-    inventory.validate(inv)
+    inventory.parse(inv)
     run_playbook("scale.yml", inv, kind="scale", limit=limit).raise_for_failure()
 
 

@@ -28,6 +28,19 @@ from keelson.progress import ProgressRenderer, RunResult
 # The newest run this process started: an unexpected error names it (keelson runs show ID).
 LAST_RUN_ID: str | None = None
 
+# The preflight's check of the inventory alone (roles/preflight/tasks/inventory.yml): the first
+# task of every playbook keelson runs (site.yml's preflight, the others' first play
+# validate-inventory.yml), on the controller, before any host is contacted. A run that failed
+# there was refused for its inventory: nothing changed.
+INVENTORY_CHECK = "Check groups, host names, addresses and every role variable of the inventory"
+
+
+def raise_if_refused(inventory: Path, result: RunResult) -> None:
+    """InventoryError (exit 3: nothing changed) when RESULT failed in the inventory check."""
+    first = result.failures[0] if result.failures else None
+    if first is not None and INVENTORY_CHECK in first.task:
+        raise InventoryError(f"{inventory}: {first.message}")
+
 
 def new_run_id(kind: str) -> str:
     global LAST_RUN_ID
@@ -81,8 +94,9 @@ def run_playbook(
     out: TextIO | None = None,
     quiet: bool = False,
 ) -> RunResult:
-    """Run playbooks/PLAYBOOK against INVENTORY, rendering progress to OUT; never raises on a
-    failed run (the caller decides), only on a missing playbook or inventory."""
+    """Run playbooks/PLAYBOOK against INVENTORY, rendering progress to OUT. Raises on a missing
+    playbook or inventory and on a run refused in the inventory check (InventoryError); on any
+    other failed run the caller decides (RunResult.raise_for_failure)."""
     out = out if out is not None else sys.stdout
     root = project_root()
     playbook_path = root / "playbooks" / playbook
@@ -155,6 +169,7 @@ def run_playbook(
         renderer.timings,
     )
     renderer.recap(result)
+    raise_if_refused(inventory, result)
     return result
 
 

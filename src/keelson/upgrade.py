@@ -197,7 +197,7 @@ def upgrade(
     check_request(target, batch, drain_timeout)
     if probe_service is not None and not SERVICE.match(probe_service):
         raise UsageError(f'--probe "{probe_service}" is not NAMESPACE/SERVICE')
-    groups = inventory.validate(inv)
+    groups = inventory.parse(inv)
     found = plan(inv, target, batch, final=True)
     if found["problems"]:
         raise InventoryError(f"{inv}: upgrade to {target} refused: {found['problems'][0]}")

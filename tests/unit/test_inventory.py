@@ -8,15 +8,10 @@ import pytest
 import yaml
 
 from keelson.errors import InventoryError
-from keelson.inventory import (
-    INVENTORY_CHECK,
-    load_groups,
-    raise_if_refused,
-    resolve,
-    validate,
-)
+from keelson.inventory import load_groups, resolve, validate
 from keelson.paths import project_root
 from keelson.progress import Failure, RunResult
+from keelson.runner import INVENTORY_CHECK, raise_if_refused, run_playbook
 
 ROLES = project_root() / "roles"
 
@@ -111,3 +106,45 @@ def test_a_deploy_that_failed_in_the_inventory_check_was_refused_for_its_invento
     with pytest.raises(InventoryError, match=r"^/inv: all hosts: unknown variable 'x'$"):
         raise_if_refused(Path("/inv"), _failed_in(f"preflight : {tasks[0]['name']}"))
     raise_if_refused(Path("/inv"), _failed_in("common : Install base packages"))
+
+
+PLAYBOOKS = project_root() / "playbooks"
+
+
+def _first_play_checks_the_inventory(playbook: Path) -> bool:
+    first = yaml.safe_load(playbook.read_text())[0]
+    imported = first.get("ansible.builtin.import_playbook")
+    if imported:
+        return imported == "validate-inventory.yml" or _first_play_checks_the_inventory(
+            playbook.parent / imported
+        )
+    imports = [t.get("ansible.builtin.import_role", {}) for t in first.get("tasks", [])]
+    roles = [r if isinstance(r, str) else r.get("role") for r in first.get("roles", [])]
+    return {"name": "keelson.platform.preflight", "tasks_from": "inventory"} in imports or (
+        "keelson.platform.preflight" in roles
+    )
+
+
+@pytest.mark.parametrize(
+    "playbook",
+    sorted(p.name for p in PLAYBOOKS.glob("*.yml") if p.name != "validate-inventory.yml"),
+)
+def test_every_playbook_checks_the_inventory_first(playbook: str) -> None:
+    # Commands no longer run the check on its own before their playbook: the playbook does.
+    assert _first_play_checks_the_inventory(PLAYBOOKS / playbook)
+
+
+def test_a_command_playbook_refuses_a_bad_inventory_before_contacting_a_host(
+    tmp_path: Path,
+) -> None:
+    # The hosts' addresses answer nothing (TEST-NET-1): a run that reached one would fail
+    # unreachable; refused in its first play, it raises the inventory's one line instead.
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        GOOD.replace(
+            "b: {ansible_host: 192.0.2.2}",
+            "b: {ansible_host: 192.0.2.2}\n  vars: {etcd_heartbeat_intervall: 1}",
+        )
+    )
+    with pytest.raises(InventoryError, match=r"unknown variable 'etcd_heartbeat_intervall'"):
+        run_playbook("etcd-status.yml", inv, kind="etcd-status", quiet=True)

@@ -116,7 +116,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         check=args.check,
         diff=args.diff,
     )
-    inventory.raise_if_refused(inv, result)
     result.raise_for_failure()
     if args.check:
         changed = result.changed_tasks
@@ -154,7 +153,7 @@ def _confirmation(what: str, question: str, word: str, assume_yes: bool) -> Call
 
 def cmd_etcd(args: argparse.Namespace) -> int:
     inv = inventory.resolve(args.inventory)
-    inventory.validate(inv)
+    inventory.parse(inv)
     if args.etcd_command == "backup":
         taken = etcd.backup(inv)
         print(
@@ -176,12 +175,13 @@ def cmd_etcd(args: argparse.Namespace) -> int:
 
 def cmd_certs(args: argparse.Namespace) -> int:
     inv = inventory.resolve(args.inventory)
-    inventory.validate(inv)
     if args.certs_command == "renew":
+        inventory.validate(inv)  # before the question
         question = "Renew kubeadm's certificates and restart each control plane in turn?"
         if _confirmation("certs renew", question, "renew", args.yes)():
             certs.renew(inv)
         return 0
+    inventory.parse(inv)
     found = certs.check(inv)
     print(certs.render(found, args.days))
     return 1 if certs.due(found, args.days) else 0
@@ -230,7 +230,7 @@ def cmd_upgrade(args: argparse.Namespace) -> int:
     inv = inventory.resolve(args.inventory)
     upgrade.check_request(args.to, args.batch, args.drain_timeout)
     if args.plan:
-        inventory.validate(inv)
+        inventory.parse(inv)
         found = upgrade.plan(inv, args.to, args.batch)
         print(upgrade.render(found))
         if found["problems"]:
