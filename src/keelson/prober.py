@@ -20,10 +20,17 @@ from keelson import inventory as keelson_inventory
 
 INTERVAL = 0.1
 
-# Runs on the node: one line of JSON per request, [unix time, backend, ok, error].
+# Runs on the node: one line of JSON per request, [unix time, backend, ok, error]. It ends when
+# its standard input does: the controller closes it to stop it, and a controller that dies closes
+# it too (a killed `docker exec` or ssh client alone may leave the loop running on the node).
 _LOOP = r"""
-import json, os, ssl, sys, time, urllib.request
+import json, os, ssl, sys, threading, time, urllib.request
 targets, interval = json.loads(sys.argv[1]), float(sys.argv[2])
+def _until_stdin_ends():
+    while sys.stdin.buffer.read1(4096):
+        pass
+    os._exit(0)
+threading.Thread(target=_until_stdin_ends, daemon=True).start()
 ca = "/etc/kubernetes/pki/ca.crt"
 tls = ssl.create_default_context(cafile=ca if os.path.exists(ca) else None)
 tick = time.time()
@@ -60,7 +67,8 @@ def ssh_argv(inventory: Path, host: str) -> list[str]:
 @dataclass
 class Prober:
     """Polls TARGETS (backend name -> URL) every INTERVAL seconds from a node reached with
-    REMOTE (an argv prefix: ssh_argv, or docker exec), between start() and stop()."""
+    REMOTE (an argv prefix that passes standard input on: ssh_argv, or `docker exec -i`),
+    between start() and stop()."""
 
     remote: list[str]
     targets: dict[str, str]
@@ -75,7 +83,7 @@ class Prober:
             [*self.remote, shlex.join(command)]
             if self.remote[0] == "ssh"
             else [*self.remote, *command],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -95,11 +103,16 @@ class Prober:
     def stop(self) -> dict[str, Any]:
         """Stop polling; the summary (summarize)."""
         if self._process is not None:
-            self._process.terminate()
+            assert self._process.stdin is not None
+            self._process.stdin.close()  # the loop's end, on the node
             try:
-                self._process.wait(timeout=10)
+                self._process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                self._process.terminate()
+                try:
+                    self._process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
         if self._reader is not None:
             self._reader.join(timeout=10)
         return summarize(self.samples, self.interval)

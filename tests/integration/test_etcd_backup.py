@@ -510,7 +510,7 @@ def test_the_upgrade_rolls_every_node_keeps_the_service_and_resumes_after_a_kill
     )
     service_ip = sh("node1", KUBECTL + "get service web -o jsonpath='{.spec.clusterIP}'").stdout
     polling = prober.Prober(
-        ["docker", "exec", f"keelson-{LAB}-{STORE}"],
+        ["docker", "exec", "-i", f"keelson-{LAB}-{STORE}"],
         {"web": f"http://{service_ip}/healthz", "api": "https://127.0.0.1:6444/readyz"},
     )
     polling.start()
@@ -667,7 +667,7 @@ def test_certs_check_names_a_due_certificate_and_renew_keeps_the_api_answering(
     ):
         assert expected in check.out, check.out
     polling = prober.Prober(
-        ["docker", "exec", f"keelson-{LAB}-{STORE}"], {"api": "https://127.0.0.1:6444/readyz"}
+        ["docker", "exec", "-i", f"keelson-{LAB}-{STORE}"], {"api": "https://127.0.0.1:6444/readyz"}
     )
     polling.start()
     try:

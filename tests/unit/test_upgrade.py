@@ -3,8 +3,10 @@
 
 import http.server
 import json
+import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +136,23 @@ def test_the_prober_counts_failed_requests_and_the_seconds_they_span(server: str
     [window] = found["windows"]
     assert 0.3 <= window[1] <= 1.5 and "503" in window[2]
     assert found["disruption_seconds"] == window[1]
+
+
+# A remote that outlives its client, as `docker exec` does: the loop runs in a grandchild that
+# a terminated client would leave behind.
+_DETACHED = ["python3", "-c", "import subprocess, sys; subprocess.Popen(sys.argv[1:]).wait()"]
+
+
+def test_the_probers_loop_ends_on_the_node_when_it_is_stopped(server: str) -> None:
+    marker = f"{server}{uuid.uuid4().hex}"
+    polling = prober.Prober(_DETACHED, {"svc": marker}, interval=0.05)
+    polling.start()
+    time.sleep(0.5)
+    assert polling.stop()["svc"]["requests"] >= 3
+    deadline = time.monotonic() + 5
+    while subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "the loop still runs after stop()"
+        time.sleep(0.1)
 
 
 def test_disruption_runs_from_a_failure_to_the_next_answer() -> None:
