@@ -194,6 +194,7 @@ def inventory_problems(
     groups: Mapping[str, Sequence[str]],
     role_specs: Mapping[str, Any],
     required_groups: Sequence[str],
+    parameters: Sequence[str] = (),
 ) -> list[str]:
     """Everything wrong with an inventory, one line per problem, naming hosts and the fix.
 
@@ -203,6 +204,8 @@ def inventory_problems(
     groups: group name -> host names (Ansible's `groups`).
     role_specs: role name -> the parsed meta/argument_specs.yml of that role.
     required_groups: groups that must exist and hold at least one host.
+    parameters: the running playbook's own parameters (extra vars such as
+      etcd_restore_snapshot), which hostvars holds too: not inventory variables, not checked.
     """
     all_hosts = list(groups.get("all") or [])
     problems: list[str] = []
@@ -263,6 +266,8 @@ def inventory_problems(
     for host in all_hosts:
         variables = hostvars[host]
         for name in sorted(variables):
+            if name in parameters:
+                continue
             role = _owning_role(name, declared)
             if role is None:
                 continue

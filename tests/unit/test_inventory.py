@@ -148,3 +148,13 @@ def test_a_command_playbook_refuses_a_bad_inventory_before_contacting_a_host(
     )
     with pytest.raises(InventoryError, match=r"unknown variable 'etcd_heartbeat_intervall'"):
         run_playbook("etcd-status.yml", inv, kind="etcd-status", quiet=True)
+
+
+def test_the_restore_playbook_declares_its_parameters_to_the_inventory_check() -> None:
+    # Its extra vars are named like the etcd role's options: undeclared, every restore would be
+    # refused as an inventory with unknown variables.
+    first = yaml.safe_load((PLAYBOOKS / "etcd-restore.yml").read_text())[0]
+    assert set(first["vars"]["preflight_playbook_parameters"]) == {
+        "etcd_restore_snapshot",
+        "etcd_restore_confirm",
+    }

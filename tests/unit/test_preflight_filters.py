@@ -261,6 +261,16 @@ def test_longest_role_prefix_owns_the_variable() -> None:
     ]
 
 
+def test_the_playbooks_own_parameters_are_no_inventory_variables() -> None:
+    # etcd-restore.yml's extra vars are in every host's hostvars, named like etcd's options.
+    hostvars = _hostvars(**{h: {"containerd_restore_confirm": True} for h in GROUPS["all"]})
+    assert problems(hostvars) != []
+    passed = plugin.inventory_problems(
+        hostvars, GROUPS, SPECS, REQUIRED, parameters=["containerd_restore_confirm"]
+    )
+    assert passed == []
+
+
 def test_options_of_every_entry_point_are_known() -> None:
     assert problems(_hostvars(node2={"node_exporter_version": "1.5.0"})) == []
 

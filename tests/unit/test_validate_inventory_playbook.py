@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from scenario_helpers import PROJECT, Run, run_playbook
 
-Validate = Callable[[Path], Run]
+Validate = Callable[..., Run]
 
 MANIFEST = PROJECT / "molecule" / "preflight" / "bundle-manifest.json"
 VALIDATE_INVENTORY = PROJECT / "playbooks" / "validate-inventory.yml"
@@ -47,10 +47,10 @@ def validate_inventory() -> Validate:
     """Run playbooks/validate-inventory.yml as `keelson inventory validate` does: the project's
     ansible.cfg and nothing from molecule's environment."""
 
-    def run(inventory: Path) -> Run:
+    def run(inventory: Path, *extra: str) -> Run:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "MOLECULE_"))}
         env["ANSIBLE_CONFIG"] = str(PROJECT / "ansible.cfg")
-        return run_playbook(["-i", str(inventory), str(VALIDATE_INVENTORY)], env)
+        return run_playbook(["-i", str(inventory), *extra, str(VALIDATE_INVENTORY)], env)
 
     return run
 
@@ -82,6 +82,21 @@ def test_unknown_variable_is_named_with_a_suggestion(
         "node2, node3: unknown variable 'preflight_max_clock_skew_secnds' (did you mean "
         "'preflight_max_clock_skew_seconds'?)" in result.text
     ), result
+
+
+def test_a_playbooks_parameters_given_as_extra_vars_pass_once_declared(
+    tmp_path: Path, validate_inventory: Validate
+) -> None:
+    inventory = write(tmp_path, GOOD)
+    restore = ["-e", "etcd_restore_snapshot=x", "-e", "etcd_restore_confirm=true"]
+    refused = validate_inventory(inventory, *restore)
+    assert refused.rc != 0 and "unknown variable 'etcd_restore_confirm'" in refused.text
+    declared = [
+        "-e",
+        '{"preflight_playbook_parameters": ["etcd_restore_snapshot", "etcd_restore_confirm"]}',
+    ]
+    passed = validate_inventory(inventory, *restore, *declared)
+    assert passed.rc == 0, passed
 
 
 def test_problem_on_every_host_is_one_line(tmp_path: Path, validate_inventory: Validate) -> None:
