@@ -408,6 +408,20 @@ def test_the_api_server_is_hardened(lab: Path) -> None:
     assert docker_exec("node1", "stat", "-c", "%a", on_host).stdout.strip() == "600"
 
 
+def test_the_components_metrics_are_reachable_from_another_host_and_need_credentials(
+    lab: Path,
+) -> None:
+    """What the monitoring hosts scrape (docs/monitoring.md): the controller manager's and the
+    scheduler's secure ports on the node's address (kubeadm's default is 127.0.0.1), their
+    health anonymous and their metrics for an authorized client only; kube-proxy's metrics."""
+    for port in (10257, 10259):  # kube-controller-manager, kube-scheduler
+        assert anonymous_status("node2", f"https://node1:{port}/healthz") == "200", port
+        assert anonymous_status("node2", f"https://node1:{port}/metrics") in ("401", "403"), port
+    for node in ("node1", "node2"):
+        metrics = docker_exec("node3", "curl", "-sf", f"http://{node}:10249/metrics")
+        assert metrics.returncode == 0 and "kubeproxy_sync_proxy_rules" in metrics.stdout, node
+
+
 def test_a_controller_without_the_secrets_key_is_refused_before_any_change(lab: Path) -> None:
     """A controller that lost the encryption key (a fresh checkout), or holds another one (a stale
     copy), would leave every Secret unreadable: the deploy refuses, naming the file, and the

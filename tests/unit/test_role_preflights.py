@@ -216,6 +216,8 @@ def preflight(
                 "kube_pod_cidr": "10.244.0.0/16",
                 "kube_service_cidr": "ten",
                 "kube_control_plane_ignore_preflight_errors": ["Swap", "ALL"],
+                "kube_control_plane_components_bind_address": "node1",
+                "kube_control_plane_kube_proxy_metrics_bind_address": "0.0.0.0",
             },
             {},
             [
@@ -224,6 +226,8 @@ def preflight(
                 'kube_service_cidr "ten" is not a network',
                 "the inventory group kube_control_plane holds no host",
                 'kube_control_plane_ignore_preflight_errors (Swap, ALL) contains "all"',
+                'kube_control_plane_components_bind_address "node1" is not an IP address',
+                'kube_control_plane_kube_proxy_metrics_bind_address "0.0.0.0" is not IP:port',
             ],
         ),
         (
