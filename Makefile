@@ -11,7 +11,7 @@ NODES ?= 3
 # Control-plane hosts among them (3 for an HA control plane: make lab NODES=5 CONTROL_PLANES=3).
 CONTROL_PLANES ?= 1
 # What the main job installs from the bundle (built through the Go module proxy, cached).
-LAB_BUNDLE := etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns
+LAB_BUNDLE := etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns,node_exporter
 # What the suite builds: that, and the monitoring stack its molecule scenario installs.
 SUITE_BUNDLE := $(LAB_BUNDLE),prometheus,alertmanager
 BUNDLE ?= $(LAB_BUNDLE)
@@ -61,7 +61,7 @@ scenarios:
 	@echo $(SCENARIOS)
 
 integration: setup
-	pytest -q --durations=15 tests/integration
+	pytest -q --durations=30 tests/integration
 
 ## Everything CI runs, each stage timed; ends with the stage table (scripts/test-suite).
 test:

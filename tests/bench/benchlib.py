@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# What the benches deploy from the bundle (the Makefile's LAB_BUNDLE).
+BUNDLE = "etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns,node_exporter"
 
 
 def keelson(*args: str) -> tuple[float, str]:

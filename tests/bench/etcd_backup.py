@@ -15,14 +15,13 @@ import re
 import subprocess
 import time
 
-from benchlib import ROOT, keelson
+from benchlib import BUNDLE, ROOT, keelson
 
 from keelson.bundle import spec as bundle_spec
 
 LAB = "benchetcd"
 SUBNET = "172.31.245.0/24"
 # What the main job installs from the bundle (as `make lab` builds it).
-BUNDLE = "etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns"
 
 # Puts COUNT keys of 1 KiB through etcd's JSON gateway (TLS, admin certificate), 4 connections.
 LOAD = """

@@ -19,13 +19,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from benchlib import ROOT, keelson
+from benchlib import BUNDLE, ROOT, keelson
 
 from keelson.bundle import spec as bundle_spec
 
 LAB = "benchk8s"
 SUBNET = "172.31.244.0/24"
-BUNDLE = "etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns"
 INIT = "Initialise the control plane with kubeadm"
 JOIN = "Join the cluster with kubeadm"
 # The wait for Ready nodes, as named before and since each host waits for its own node.

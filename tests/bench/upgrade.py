@@ -15,13 +15,12 @@ import json
 import subprocess
 
 import yaml
-from benchlib import ROOT, keelson
+from benchlib import BUNDLE, ROOT, keelson
 
 from keelson.bundle import spec as bundle_spec
 
 LAB = "benchupgrade"
 SUBNET = "172.31.243.0/24"
-BUNDLE = "etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns"
 KUBECTL = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
 WEB = """
 apiVersion: apps/v1

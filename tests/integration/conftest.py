@@ -19,7 +19,7 @@ SUBNET = "172.31.251.0/24"
 KEELSON = [sys.executable, "-m", "keelson"]
 # What the main job installs from the bundle (as `make lab` builds it): one Kubernetes version,
 # the first pinned (the one lab inventories deploy).
-BUNDLE = "etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns"
+BUNDLE = "etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns,node_exporter"
 KUBE_VERSION = bundle_spec.load(ROOT / "versions.yml").kubernetes().version
 
 

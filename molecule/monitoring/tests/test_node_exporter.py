@@ -5,7 +5,8 @@ import time
 
 import pytest
 import testinfra
-from scenario_helpers import SANDBOX, assert_runs_unprivileged, main_pid
+import yaml
+from scenario_helpers import PROJECT, SANDBOX, assert_runs_unprivileged, main_pid
 
 UNIT = "prometheus-node-exporter"
 LISTEN_ADDRESS = "0.0.0.0:9100"  # the role's default, kept by molecule.yml
@@ -70,9 +71,15 @@ def test_listening_on_configured_address(host):
     assert host.socket(f"tcp://{LISTEN_ADDRESS}").is_listening, journal(host)
 
 
-def test_role_unit_replaces_package_unit(host):
+def test_role_unit_runs_the_bundles_exporter(host):
     fragment = host.check_output(f"systemctl show --property FragmentPath --value {UNIT}")
     assert fragment == f"/etc/systemd/system/{UNIT}.service"
+    # The pinned release from the files mirror (versions.yml), not Debian's 1.5 package.
+    pinned = yaml.safe_load((PROJECT / "versions.yml").read_text())["components"]["node_exporter"]
+    version = host.check_output("/usr/local/bin/node_exporter --version")
+    assert f"node_exporter, version {pinned['version'].lstrip('v')} " in version, version
+    assert host.file(f"/proc/{main_pid(host, UNIT)}/exe").linked_to.endswith("/node_exporter")
+    assert not host.package("prometheus-node-exporter").is_installed
 
 
 @pytest.mark.parametrize("name,value", HARDENING.items())

@@ -185,6 +185,12 @@ RECIPES: dict[str, Recipe] = {
         archive_dir="prometheus-{bare}.linux-{arch}",
         web_ui="prometheus",
     ),
+    "node_exporter": Recipe(
+        binaries=(GoBinary("node_exporter", "github.com/prometheus/node_exporter"),),
+        ldflags=_PROMETHEUS_VERSION,
+        tags=("netgo",),
+        archive_dir="node_exporter-{bare}.linux-{arch}",
+    ),
     "alertmanager": Recipe(
         binaries=(
             GoBinary("alertmanager", "github.com/prometheus/alertmanager/cmd/alertmanager"),
