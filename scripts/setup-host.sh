@@ -34,8 +34,11 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 if [[ ! -f $stamp || pyproject.toml -nt $stamp ]]; then
     log "installing keelson and its development tools into .venv"
-    .venv/bin/pip install -q --upgrade pip
-    .venv/bin/pip install -q -e '.[dev]'
+    # uv resolves and installs the same packages as pip from PyPI, but links them from its
+    # cache: about 10 s on a clean clone against 45 s for pip (ansible alone is thousands of
+    # files). The venv keeps its own pip (the collection test installs the package with it).
+    .venv/bin/pip install -q uv
+    .venv/bin/uv pip install -q --python .venv/bin/python -e '.[dev]'
     touch "$stamp"
 fi
 
