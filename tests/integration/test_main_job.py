@@ -661,6 +661,13 @@ linked=$(readlink /usr/local/bin/kubelet)
 cp "$(readlink -f /usr/local/bin/kubelet)" /tmp/kubelet.killed-run
 ln -sfn /tmp/kubelet.killed-run /usr/local/bin/kubelet
 systemctl restart kubelet
+# A simple unit's restart returns once systemd has forked, maybe before the exec that resolves
+# the link (CI run 31 put the link back first): wait for the exec.
+for _ in $(seq 100); do
+  pid=$(systemctl show --property=MainPID --value kubelet)
+  [ "$(readlink "/proc/$pid/exe")" = /tmp/kubelet.killed-run ] && break
+  sleep 0.1
+done
 ln -sfn "$linked" /usr/local/bin/kubelet
 """
 
