@@ -122,6 +122,7 @@ def test_whole_tree_is_built_pushed_and_served(work: tuple[Path, Path, str]) -> 
         "cluster/kube-apiserver:v1.36.3",
         "cluster/kube-apiserver:v1.37.2",
         "service/hello:0.1.0",
+        "service/alert-receiver:0.1.0",
         "service/registry:2.8.2",
     }
     served = {f"{p.image.path}:{t}" for p in planned for t in p.remote_tags}
@@ -149,14 +150,18 @@ def test_touching_one_runtime_rebuilds_it_and_the_services_below_only(
     (tree / "runtime" / "python" / "NOTES").write_text("a file added to the runtime's context\n")
     build = images_cmd("build", work)
     assert build.code == 0, build.err
-    assert sorted(built_names(build)) == ["runtime/python", "service/hello"]
-    assert f"images: 2 built, {total - 2} unchanged in" in build.out
+    assert sorted(built_names(build)) == [
+        "runtime/python",
+        "service/alert-receiver",
+        "service/hello",
+    ]
+    assert f"images: 3 built, {total - 3} unchanged in" in build.out
 
 
 def test_a_lab_host_pulls_from_the_lab_registry_by_name(work: tuple[Path, Path, str]) -> None:
     push = images_cmd("push", work, "--lab", LAB)
     assert push.code == 0, push.err
-    assert "2 pushed" in push.out
+    assert "3 pushed" in push.out
     inventory = ROOT / "inventories" / LAB
     deploy = keelson("deploy", "-i", str(inventory), "--tags", "containerd")
     assert deploy.code == 0, deploy.err + deploy.out
