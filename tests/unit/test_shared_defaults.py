@@ -13,7 +13,9 @@ from role_plugins import load_filter_plugin
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "roles" / "keelson_defaults"
 # The shared values, as a role or playbook would spell them.
-LITERALS = re.compile(r"(?<![\d.])(2379|2380|6443|6444)(?![\d])|containerd\.sock|\bamd64\b")
+LITERALS = re.compile(
+    r"(?<![\d.])(2379|2380|6443|6444|8405|10249)(?![\d])|containerd\.sock|\bamd64\b"
+)
 # Where roles decide things: task files, templates, variables, defaults.
 CODE_PARTS = ("tasks", "handlers", "templates", "vars", "defaults")
 # The collection's plugins, but for the shared filters (plugins/filter/shared.py).

@@ -58,6 +58,16 @@ def test_load_balancer_forwards_to_the_api_servers(host: Any) -> None:
     assert body == "host1"
 
 
+def test_load_balancer_exports_its_metrics_to_another_host_and_nothing_else() -> None:
+    # What Prometheus's haproxy job scrapes (docs/monitoring.md): the API servers' backend, from
+    # another host; any other path is refused (no stats page, no runtime API over HTTP).
+    other = molecule_host("kube_node-host2")
+    metrics = other.check_output("curl -sf --max-time 5 http://kube_node-host1:8405/metrics")
+    assert 'haproxy_backend_active_servers{proxy="kube-apiserver"} 1' in metrics
+    status = "curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://kube_node-host1:8405/stats"
+    assert other.check_output(status) == "404"
+
+
 # The stand-in's certificate is self-signed: curl does not verify it (-k).
 CURL = "curl -skf --max-time 5"
 FAKE_APISERVER = "python3 /etc/fake-apiserver/server.py 6443"
