@@ -19,7 +19,10 @@ SUBNET = "172.31.251.0/24"
 KEELSON = [sys.executable, "-m", "keelson"]
 # What the main job installs from the bundle (as `make lab` builds it): one Kubernetes version,
 # the first pinned (the one lab inventories deploy).
-BUNDLE = "etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns,node_exporter"
+BUNDLE = (
+    "etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns,node_exporter,"
+    "prometheus,alertmanager"
+)
 KUBE_VERSION = bundle_spec.load(ROOT / "versions.yml").kubernetes().version
 
 
@@ -71,6 +74,14 @@ def docker_exec(node: str, *cmd: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def lab_up(nodes: int) -> Run:
+    """`keelson lab up` of the main job's lab with NODES hosts, node1 its monitoring host
+    (Prometheus and Alertmanager from the first deploy)."""
+    return keelson(
+        "lab", "up", "--name", LAB, "--nodes", str(nodes), "--subnet", SUBNET, "--monitoring"
+    )
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Path]:
     # etcd and containerd come from the bundle (cached after the first build).
@@ -78,7 +89,7 @@ def lab() -> Iterator[Path]:
     assert bundle.code == 0, bundle.out + bundle.err
     # Fresh hosts every session: a lab kept from an earlier run is already converged.
     keelson("lab", "down", "--name", LAB)
-    up = keelson("lab", "up", "--name", LAB, "--nodes", "3", "--subnet", SUBNET)
+    up = lab_up(3)
     assert up.code == 0, up.err
     # The cluster images kubeadm pulls, into the lab's registry (as `make lab` does).
     push = keelson("images", "push", "--lab", LAB)

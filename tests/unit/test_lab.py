@@ -36,6 +36,12 @@ def test_three_nodes_layout() -> None:
     assert groups["etcd_backup_store"] == ["node2"]
 
 
+def test_node1_runs_the_monitoring_stack_only_when_asked() -> None:
+    assert groups_for(3)["monitoring"] == []
+    assert groups_for(3, monitoring=True)["monitoring"] == ["node1"]
+    assert groups_for(4, 3, monitoring=True)["monitoring"] == ["node1"]
+
+
 def test_a_scale_out_leaves_the_backup_store_where_the_backups_are() -> None:
     for nodes, control_planes in [(3, 1), (4, 3), (3, 2)]:
         store = groups_for(nodes, control_planes)["etcd_backup_store"]

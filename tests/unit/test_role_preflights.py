@@ -177,6 +177,7 @@ def preflight(
                 "kube_service_cidr": "10.96.0.0",
                 "kube_node_max_pods": 0,
                 "kube_node_upstream_nameservers": ["dns.lab", "10.0.0.2", "10.0.0.3", "10.0.0.4"],
+                "kube_node_lb_metrics_address": "node1:8405",
             },
             {
                 "kube_control_plane": {
@@ -191,6 +192,7 @@ def preflight(
                 'kube_service_cidr "10.96.0.0" is not a network',
                 "kube_node_max_pods is 0; it must be a positive number",
                 "kube_node_upstream_nameservers holds entries that are not IP addresses (dns.lab)",
+                'kube_node_lb_metrics_address "node1:8405" is not an IP address',
                 "kube_node_upstream_nameservers lists 4 nameservers",
                 'fix the ansible_host of cp2 ("10.0.0.2 x")',
             ],
@@ -217,7 +219,7 @@ def preflight(
                 "kube_service_cidr": "ten",
                 "kube_control_plane_ignore_preflight_errors": ["Swap", "ALL"],
                 "kube_control_plane_components_bind_address": "node1",
-                "kube_control_plane_kube_proxy_metrics_bind_address": "0.0.0.0",
+                "kube_control_plane_kube_proxy_metrics_address": "0.0.0.0:10249",
             },
             {},
             [
@@ -227,7 +229,7 @@ def preflight(
                 "the inventory group kube_control_plane holds no host",
                 'kube_control_plane_ignore_preflight_errors (Swap, ALL) contains "all"',
                 'kube_control_plane_components_bind_address "node1" is not an IP address',
-                'kube_control_plane_kube_proxy_metrics_bind_address "0.0.0.0" is not IP:port',
+                'kube_control_plane_kube_proxy_metrics_address "0.0.0.0:10249" is not an IP',
             ],
         ),
         (

@@ -16,6 +16,7 @@ from keelson.bundle.builds import (
     build,
     check_versions,
     list_builds,
+    render_list,
     verify,
 )
 from keelson.bundle.serve import make_server
@@ -30,5 +31,6 @@ __all__ = [
     "check_versions",
     "list_builds",
     "make_server",
+    "render_list",
     "verify",
 ]

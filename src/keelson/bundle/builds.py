@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from keelson import table
 from keelson.bundle import gomod, release, source, spec, store, webui
 from keelson.bundle.recipes import RECIPES, Recipe
 from keelson.errors import BundleError
@@ -217,6 +218,23 @@ def list_builds(root: Path | None = None, versions_file: Path | None = None) -> 
             )
         )
     return rows
+
+
+def render_list(root: Path) -> str:
+    """`keelson bundle list`: the table of list_builds and the bundle root."""
+    rows = [
+        (
+            row.component,
+            row.version,
+            row.status,
+            row.files,
+            table.size(row.size) if row.files else "-",
+            row.source + (f" ({row.seconds:.0f}s)" if row.seconds is not None else ""),
+        )
+        for row in list_builds(root)
+    ]
+    columns = ("COMPONENT", "VERSION", "STATUS", "FILES>", "SIZE>", "SOURCE")
+    return f"{table.render(columns, rows)}\nbundle root: {root}"
 
 
 def verify(root: Path | None = None) -> tuple[int, list[store.Problem], list[str]]:

@@ -21,6 +21,7 @@ from keelson import (
     inventory,
     kube,
     lab,
+    monitoring,
     runs,
     table,
     upgrade,
@@ -48,6 +49,7 @@ def cmd_lab(args: argparse.Namespace) -> int:
             nodes=args.nodes,
             subnet=args.subnet,
             control_planes=args.control_planes,
+            monitoring=args.monitoring,
         )
         inv = lab.up(spec, _progress)
         print(
@@ -271,6 +273,12 @@ def cmd_kubectl(args: argparse.Namespace) -> int:
     return kube.kubectl(inventory.resolve(args.inventory), rest)
 
 
+def cmd_monitoring(args: argparse.Namespace) -> int:
+    text, ok = monitoring.report(inventory.resolve(args.inventory))
+    print(text)
+    return 0 if ok else 1
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     if args.runs_command == "list":
         print(runs.render_list(runs.recent(args.count)))
@@ -310,20 +318,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
             f"in {time.monotonic() - started:.1f}s; manifest {root / bundle_store.MANIFEST}"
         )
     elif args.bundle_command == "list":
-        rows = [
-            (
-                row.component,
-                row.version,
-                row.status,
-                row.files,
-                table.size(row.size) if row.files else "-",
-                row.source + (f" ({row.seconds:.0f}s)" if row.seconds is not None else ""),
-            )
-            for row in bundle.list_builds(root)
-        ]
-        columns = ("COMPONENT", "VERSION", "STATUS", "FILES>", "SIZE>", "SOURCE")
-        print(table.render(columns, rows))
-        print(f"bundle root: {root}")
+        print(bundle.render_list(root))
     elif args.bundle_command == "verify":
         checked, problems, extra = bundle.verify(root)
         for path in extra:

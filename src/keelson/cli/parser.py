@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how many of the hosts (the first ones) are control planes (default 1); "
         "with 3 or more, etcd runs on the first three",
     )
+    p_up.add_argument(
+        "--monitoring",
+        action="store_true",
+        help="put node1 in the inventory's monitoring group: Prometheus and Alertmanager run there "
+        "(their bundle build is long the first time)",
+    )
     for name, text in (
         ("down", "remove everything the lab made"),
         ("status", "list lab hosts and their state"),
@@ -148,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_kubectl.add_argument("kubectl_args", nargs=argparse.REMAINDER, help="kubectl's arguments")
     p_kubectl.set_defaults(func=commands.cmd_kubectl)
+
+    p_monitoring = sub.add_parser(
+        "monitoring",
+        parents=[inv],
+        help="where Prometheus and Alertmanager answer; their targets down and alerts firing",
+    )
+    p_monitoring.set_defaults(func=commands.cmd_monitoring)
 
     p_inv = sub.add_parser("inventory", help="inventory tools")
     inv_sub = p_inv.add_subparsers(dest="inventory_command", required=True)

@@ -20,7 +20,9 @@ KUBE_SERVICE_CIDR = "10.96.0.0/12"
 GROUP_VARS = Path(__file__).with_name("group_vars.yml.j2")
 
 
-def groups_for(nodes: int, control_planes: int = 1) -> dict[str, list[str]]:
+def groups_for(
+    nodes: int, control_planes: int = 1, monitoring: bool = False
+) -> dict[str, list[str]]:
     """Lay out the design's groups over N lab hosts, the first C of them control planes
     (Kubespray users recognise the first three groups)."""
     names = [f"node{i}" for i in range(1, nodes + 1)]
@@ -37,7 +39,7 @@ def groups_for(nodes: int, control_planes: int = 1) -> dict[str, list[str]]:
         "ceph_mon": names[: min(3, nodes)],
         "ceph_mgr": names[:1],
         "ceph_osd": names[: min(3, nodes)],
-        "monitoring": names[:1],
+        "monitoring": names[:1] if monitoring else [],
         # The first worker outside etcd, when there is one, keeps the etcd backups off the
         # members; the first, so that a scale-out (a later `lab up --nodes N+1`) leaves it where
         # the backups are.
@@ -68,7 +70,7 @@ def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
     hosts = {spec.node_name(i): {"ansible_host": spec.address(i)} for i in range(1, spec.nodes + 1)}
     children: dict[str, dict[str, dict[str, dict[str, str]]]] = {
         group: {"hosts": {h: {} for h in members}}
-        for group, members in groups_for(spec.nodes, spec.control_planes).items()
+        for group, members in groups_for(spec.nodes, spec.control_planes, spec.monitoring).items()
     }
     document = {"all": {"hosts": hosts, "children": children}}
     header = (

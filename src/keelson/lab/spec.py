@@ -27,6 +27,8 @@ class LabSpec:
     nodes: int = 3
     subnet: str = "172.31.250.0/24"
     control_planes: int = 1
+    # node1 runs Prometheus and Alertmanager (the inventory's monitoring group).
+    monitoring: bool = False
 
     @property
     def network(self) -> str:
