@@ -116,6 +116,30 @@ def test_lab_registry_sits_at_dot_two_and_containerd_trusts_it(
     assert "\n  - name: 10.9.8.2:5000\n" in text  # lists indented, as yamllint wants
 
 
+def test_a_monitoring_lab_sends_its_alerts_to_its_receiver_at_dot_four(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lab.inventory, "inventory_dir", lambda name: tmp_path / name)
+    plain = LabSpec(name="t", nodes=2, subnet="10.9.8.0/24")
+    found = yaml.safe_load(
+        (
+            lab.write_inventory(plain, tmp_path / "k", tmp_path / "h") / "group_vars/all.yml"
+        ).read_text()
+    )
+    assert "alertmanager_receivers" not in found
+    spec = LabSpec(name="t", nodes=2, subnet="10.9.8.0/24", monitoring=True)
+    assert spec.alert_receiver == "http://10.9.8.4:8080"
+    assert spec.alert_receiver_container == "keelson-t-alerts"
+    inv = lab.write_inventory(spec, tmp_path / "k", tmp_path / "h")
+    found = yaml.safe_load((inv / "group_vars" / "all.yml").read_text())
+    assert found["alertmanager_receivers"] == [
+        {"name": "lab", "webhook_configs": [{"url": "http://10.9.8.4:8080/alerts"}]}
+    ]
+    assert found["alertmanager_route"]["receiver"] == "lab"
+    hosts = yaml.safe_load((inv / "hosts.yml").read_text())["all"]["children"]
+    assert list(hosts["monitoring"]["hosts"]) == ["node1"]
+
+
 def test_lab_inventory_carries_the_kubernetes_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,7 +24,12 @@ from keelson.lab.hosts import (
     wait_ssh,
 )
 from keelson.lab.inventory import groups_for, write_inventory
-from keelson.lab.services import ensure_files_mirror, ensure_registry, registry_endpoint
+from keelson.lab.services import (
+    ensure_alert_receiver,
+    ensure_files_mirror,
+    ensure_registry,
+    registry_endpoint,
+)
 from keelson.lab.spec import (
     LABEL,
     LabSpec,
@@ -91,6 +96,8 @@ def up(spec: LabSpec, progress: Progress) -> Path:
     ensure_network(spec)
     ensure_registry(spec, progress)
     ensure_files_mirror(spec, image, progress)
+    if spec.monitoring:
+        ensure_alert_receiver(spec, progress)
     public_key = key.with_suffix(".pub").read_text()
     by_container = {n["container"]: n for n in present}
     host_keys = []

@@ -92,6 +92,8 @@ def write_inventory(spec: LabSpec, key: Path, known_hosts: Path) -> Path:
         pod_cidr=KUBE_POD_CIDR,
         service_cidr=KUBE_SERVICE_CIDR,
         gateway=spec.gateway,
+        monitoring=spec.monitoring,
+        alert_receiver=spec.alert_receiver,
     )
     write_if_changed(inv / "group_vars" / "all.yml", group_vars + "\n")
     return inv

@@ -1,6 +1,9 @@
-"""The lab's network services: its registry and the files mirror of the offline bundle."""
+"""The lab's network services: its registry, the files mirror of the offline bundle and, with
+monitoring, the alert receiver."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from keelson import dockercli, images
 from keelson.bundle import store as bundle_store
@@ -9,15 +12,24 @@ from keelson.images import cache
 from keelson.images.cache import REGISTRY_PORT
 from keelson.lab.spec import FILES_PORT, LABEL, LabSpec, Progress
 
+ALERT_RECEIVER_IMAGE = "service/alert-receiver"
+
+
+def _current(container: str, image: str, progress: Progress) -> dict[str, Any] | None:
+    """CONTAINER's inspection, or None when there is none or it ran another image than IMAGE
+    (then it is removed; its volumes stay)."""
+    info = dockercli.inspect("container", container)
+    if info is not None and info.get("Config", {}).get("Image") != image:
+        progress(f"replacing {container} (its image changed)")
+        dockercli.run("rm", "--force", container)
+        return None
+    return info
+
 
 def ensure_registry(spec: LabSpec, progress: Progress) -> None:
     image = images.ensure_image(cache.REGISTRY_IMAGE, progress)
     container = spec.registry_container
-    info = dockercli.inspect("container", container)
-    if info is not None and info.get("Config", {}).get("Image") != image:
-        progress("replacing the registry container (its image changed; the data volume stays)")
-        dockercli.run("rm", "--force", container)
-        info = None
+    info = _current(container, image, progress)
     if info is None:
         progress(f"starting the registry at {spec.registry}")
         volume = f"{container}-data"
@@ -56,11 +68,8 @@ def ensure_files_mirror(spec: LabSpec, image: str, progress: Progress) -> None:
     root = bundle_store.default_root()
     root.mkdir(parents=True, exist_ok=True)
     container = spec.files_container
-    info = dockercli.inspect("container", container)
-    mounts = [m.get("Source") for m in (info or {}).get("Mounts", [])]
-    if info is not None and (
-        info.get("Config", {}).get("Image") != image or str(root) not in mounts
-    ):
+    info = _current(container, image, progress)
+    if info is not None and str(root) not in [m.get("Source") for m in info.get("Mounts", [])]:
         dockercli.run("rm", "--force", container)
         info = None
     if info is None:
@@ -75,6 +84,26 @@ def ensure_files_mirror(spec: LabSpec, image: str, progress: Progress) -> None:
         )
     elif not info.get("State", {}).get("Running"):
         progress("starting the files mirror")
+        dockercli.run("start", container)
+
+
+def ensure_alert_receiver(spec: LabSpec, progress: Progress) -> None:
+    """The lab's alert receiver (images/service/alert-receiver, built by the image pipeline):
+    Alertmanager's webhook posts to it and it keeps every body, so people and tests see the
+    alerts delivered (GET /alerts). Outside the cluster, like a site's paging service."""
+    image = images.ensure_image(ALERT_RECEIVER_IMAGE, progress)
+    container = spec.alert_receiver_container
+    info = _current(container, image, progress)
+    if info is None:
+        progress(f"starting the alert receiver at {spec.alert_receiver}")
+        address = spec.service_address(4)
+        dockercli.run(
+            *("run", "--detach", "--name", container, "--network", spec.network, "--ip", address),
+            *("--label", f"{LABEL}={spec.name}", "--label", f"{LABEL}.role=alerts"),
+            *("--restart", "unless-stopped", image),
+        )
+    elif not info.get("State", {}).get("Running"):
+        progress("starting the alert receiver")
         dockercli.run("start", container)
 
 

@@ -17,6 +17,9 @@ LABEL = "io.keelson.lab"
 # The files mirror: the offline bundle's root (read-only) served over HTTP at .3 of the lab
 # network, laid out like the upstream download sites; roles fetch binaries from it by sha256.
 FILES_PORT = 8080
+# The alert receiver of a lab with monitoring (images/service/alert-receiver) at .4: the lab's
+# stand-in for a site's paging service, outside the cluster like one.
+ALERT_RECEIVER_PORT = 8080
 
 Progress = Callable[[str], None]
 
@@ -54,7 +57,8 @@ class LabSpec:
         return self.service_address(1)
 
     def service_address(self, offset: int) -> str:
-        """Address of a lab service (not a host): .2 the registry, .3 the files mirror."""
+        """Address of a lab service (not a host): .2 the registry, .3 the files mirror, .4 the
+        alert receiver."""
         return str(ipaddress.ip_network(self.subnet).network_address + offset)
 
     @property
@@ -65,6 +69,16 @@ class LabSpec:
     @property
     def files_container(self) -> str:
         return f"keelson-{self.name}-files"
+
+    @property
+    def alert_receiver_container(self) -> str:
+        return f"keelson-{self.name}-alerts"
+
+    @property
+    def alert_receiver(self) -> str:
+        """Base URL of the alert receiver (Alertmanager posts to /alerts; GET /alerts lists what
+        it kept)."""
+        return f"http://{self.service_address(4)}:{ALERT_RECEIVER_PORT}"
 
     @property
     def files_mirror(self) -> str:
