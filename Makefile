@@ -16,7 +16,7 @@ LAB_BUNDLE := etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns
 # web UIs' npm builds, Prometheus's Go build). The suite builds and tests them.
 MONITORING ?=
 comma := ,
-MONITORING_BUNDLE := prometheus,alertmanager
+MONITORING_BUNDLE := prometheus,alertmanager,kube-state-metrics
 BUNDLE ?= $(LAB_BUNDLE)$(if $(MONITORING),$(comma)$(MONITORING_BUNDLE))
 # Its Kubernetes releases: the one clusters are deployed with; empty: every pinned one (the
 # suite's upgrade test goes from the first to the last).

@@ -90,10 +90,81 @@ def keelson_scrape_configs(
     return configs
 
 
+def keelson_pod_proxy_scrape_configs(
+    jobs: Sequence[Mapping[str, Any]],
+    api_server: str,
+    tls_config: Mapping[str, Any],
+    authorization: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Prometheus scrape_configs for pods found through the API and scraped through the API
+    server's pod proxy (a monitoring host outside the cluster does not reach pod addresses).
+
+    A job: `job`, `namespace`, `selector` (a label selector), `port` (the name of the pod's
+    container port), and optionally `honor_labels` (keep the labels the pod's metrics carry, as
+    kube-state-metrics' namespace and pod must stay) and `pod_label` (label each target with its
+    pod's name). Every target carries `host`: the node its pod runs on. API_SERVER is host:port."""
+    configs: list[dict[str, Any]] = []
+    for job in jobs:
+        missing = [k for k in ("job", "namespace", "selector", "port") if not job.get(k)]
+        if missing:
+            raise MonitoringFilterError(f"a pod proxy job lacks {', '.join(missing)}: {dict(job)}")
+        relabel: list[dict[str, Any]] = [
+            {
+                "source_labels": [
+                    "__meta_kubernetes_pod_container_port_name",
+                    "__meta_kubernetes_pod_phase",
+                ],
+                "regex": f"{job['port']};Running",
+                "action": "keep",
+            },
+            {
+                "source_labels": [
+                    "__meta_kubernetes_pod_name",
+                    "__meta_kubernetes_pod_container_port_number",
+                ],
+                "regex": "(.+);(.+)",
+                "target_label": "__metrics_path__",
+                "replacement": (
+                    f"/api/v1/namespaces/{job['namespace']}/pods/${{1}}:${{2}}/proxy/metrics"
+                ),
+            },
+            {"target_label": "__address__", "replacement": api_server},
+        ]
+        if job.get("pod_label"):
+            relabel.append({"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"})
+        relabel.append(
+            {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "host"}
+        )
+        config: dict[str, Any] = {"job_name": str(job["job"])}
+        if job.get("honor_labels"):
+            config["honor_labels"] = True
+        config.update(
+            {
+                "scheme": "https",
+                "tls_config": dict(tls_config),
+                "authorization": dict(authorization),
+                "kubernetes_sd_configs": [
+                    {
+                        "role": "pod",
+                        "api_server": f"https://{api_server}",
+                        "tls_config": dict(tls_config),
+                        "authorization": dict(authorization),
+                        "namespaces": {"names": [job["namespace"]]},
+                        "selectors": [{"role": "pod", "label": job["selector"]}],
+                    }
+                ],
+                "relabel_configs": relabel,
+            }
+        )
+        configs.append(config)
+    return configs
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "monitoring_address": keelson_monitoring_address,
             "monitoring_endpoints": keelson_monitoring_endpoints,
             "scrape_configs": keelson_scrape_configs,
+            "pod_proxy_scrape_configs": keelson_pod_proxy_scrape_configs,
         }

@@ -21,7 +21,7 @@ KEELSON = [sys.executable, "-m", "keelson"]
 # the first pinned (the one lab inventories deploy).
 BUNDLE = (
     "etcd,containerd,runc,crictl,cni-plugins,kubernetes,flannel,coredns,node_exporter,"
-    "prometheus,alertmanager"
+    "prometheus,alertmanager,kube-state-metrics"
 )
 KUBE_VERSION = bundle_spec.load(ROOT / "versions.yml").kubernetes().version
 

@@ -38,12 +38,17 @@ def fake_bundle(root: Path) -> Path:
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             program = f"#!/bin/sh\necho {Path(rel).name} {image.version} (keelson test bundle)\n"
-            if rel.endswith(".tgz"):
-                inner = root / "coredns"
+            if rel.endswith((".tgz", ".tar.gz")):
+                # As upstream lays them out: CoreDNS's binary at the top, Prometheus-style
+                # archives (kube-state-metrics') in a directory named like the archive.
+                top = Path(rel).name.removesuffix(".tar.gz")
+                binary = re.sub(r"_.*|-\d.*", "", Path(rel).name)
+                member = binary if rel.endswith(".tgz") else f"{top}/{binary}"
+                inner = root / "program"
                 inner.write_text(program)
                 inner.chmod(0o755)
                 with tarfile.open(path, "w:gz") as archive:
-                    archive.add(inner, arcname="coredns")
+                    archive.add(inner, arcname=member)
                 inner.unlink()
             else:
                 path.write_text(program)
@@ -121,6 +126,7 @@ def test_whole_tree_is_built_pushed_and_served(work: tuple[Path, Path, str]) -> 
         "cluster/pause:3.10.2",
         "cluster/kube-apiserver:v1.36.3",
         "cluster/kube-apiserver:v1.37.2",
+        "cluster/kube-state-metrics:v2.20.0",
         "service/hello:0.1.0",
         "service/alert-receiver:0.1.0",
         "service/registry:2.8.2",

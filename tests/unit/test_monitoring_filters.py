@@ -62,3 +62,51 @@ def test_a_wrong_job_is_named(jobs: list[dict[str, object]], message: str) -> No
 def test_endpoints_of_peers_and_alertmanagers_bracket_ipv6() -> None:
     endpoints = plugin.keelson_monitoring_endpoints(["node2", "node3"], HOSTVARS, 9094)
     assert endpoints == ["10.0.0.2:9094", "[fd00::3]:9094"]
+
+
+TLS = {"ca_file": "/etc/prometheus/kubernetes/ca.crt"}
+AUTH = {"credentials_file": "/etc/prometheus/kubernetes/token"}
+
+
+def test_pods_are_scraped_through_the_api_servers_proxy_labelled_with_their_node() -> None:
+    coredns, ksm = plugin.keelson_pod_proxy_scrape_configs(
+        [
+            {"job": "coredns", "namespace": "kube-system", "selector": "k8s-app=kube-dns"}
+            | {"port": "metrics", "pod_label": True},
+            {"job": "kube-state-metrics", "namespace": "monitoring", "selector": "app=ksm"}
+            | {"port": "http-metrics", "honor_labels": True},
+        ],
+        "10.0.0.1:6443",
+        TLS,
+        AUTH,
+    )
+    assert coredns["job_name"] == "coredns" and "honor_labels" not in coredns
+    assert coredns["scheme"] == "https"
+    assert coredns["tls_config"] == TLS and coredns["authorization"] == AUTH
+    [sd] = coredns["kubernetes_sd_configs"]
+    assert sd["api_server"] == "https://10.0.0.1:6443"
+    assert sd["namespaces"] == {"names": ["kube-system"]}
+    assert sd["selectors"] == [{"role": "pod", "label": "k8s-app=kube-dns"}]
+    assert sd["tls_config"] == TLS and sd["authorization"] == AUTH
+    keep, path, address, pod, host = coredns["relabel_configs"]
+    assert keep["regex"] == "metrics;Running" and keep["action"] == "keep"
+    assert path["replacement"] == "/api/v1/namespaces/kube-system/pods/${1}:${2}/proxy/metrics"
+    assert address == {"target_label": "__address__", "replacement": "10.0.0.1:6443"}
+    assert pod["target_label"] == "pod"
+    assert host == {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "host"}
+    # kube-state-metrics' own namespace and pod labels name the objects: kept, none added.
+    assert ksm["honor_labels"] is True
+    assert [r.get("target_label") for r in ksm["relabel_configs"]] == [
+        None,
+        "__metrics_path__",
+        "__address__",
+        "host",
+    ]
+    assert ksm["relabel_configs"][1]["replacement"].startswith("/api/v1/namespaces/monitoring/")
+
+
+def test_a_pod_proxy_job_without_its_selector_is_refused() -> None:
+    with pytest.raises(plugin.MonitoringFilterError, match="lacks selector"):
+        plugin.keelson_pod_proxy_scrape_configs(
+            [{"job": "x", "namespace": "n", "port": "p"}], "a:1", TLS, AUTH
+        )

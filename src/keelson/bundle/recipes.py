@@ -191,6 +191,16 @@ RECIPES: dict[str, Recipe] = {
         tags=("netgo",),
         archive_dir="node_exporter-{bare}.linux-{arch}",
     ),
+    "kube-state-metrics": Recipe(
+        binaries=(
+            GoBinary(
+                "kube-state-metrics", "k8s.io/kube-state-metrics/v2", version_args=("version",)
+            ),
+        ),
+        ldflags=_PROMETHEUS_VERSION,
+        tags=("netgo",),
+        archive_dir="kube-state-metrics-{bare}.linux-{arch}",
+    ),
     "alertmanager": Recipe(
         binaries=(
             GoBinary("alertmanager", "github.com/prometheus/alertmanager/cmd/alertmanager"),
