@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 log() { printf 'setup: %s\n' "$*"; }
 
 need_pkgs=()
-# gcc and libseccomp-dev: the bundle builds runc from source (cgo, static, with seccomp).
-for pkg in docker.io debootstrap openssh-client python3-venv curl gcc libseccomp-dev; do
+# gcc and libseccomp-dev: the bundle builds runc from source (cgo, static, with seccomp);
+# chromium: the monitoring test loads the Prometheus UI in a real browser.
+for pkg in docker.io debootstrap openssh-client python3-venv curl gcc libseccomp-dev chromium; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_pkgs+=("$pkg")
 done
 if ((${#need_pkgs[@]})); then
