@@ -167,7 +167,17 @@ def test_lab_inventory_carries_the_kubernetes_settings(
     assert found["kube_image_repository"] == "10.9.8.2:5000/cluster"
     assert found["kube_pod_cidr"] == "10.244.0.0/16"
     assert found["kube_service_cidr"] == "10.96.0.0/12"
-    assert found["kube_node_kubelet_config_extra"] == {"failCgroupV1": False}
+    assert found["kube_node_kubelet_config_extra"] == {
+        "failCgroupV1": False,
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "2Gi",
+            "nodefs.inodesFree": "5%",
+            "imagefs.available": "2Gi",
+        },
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+    }
     assert found["kube_node_upstream_nameservers"] == ["10.9.8.1"]
     assert found["kube_control_plane_ignore_preflight_errors"] == [
         "SystemVerification",
