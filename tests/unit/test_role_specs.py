@@ -11,10 +11,12 @@ import yaml
 CLUSTER_ONLY = {"kube_control_plane", "network_flannel"}
 # Roles converged and verified together in one scenario: the monitoring stack (Prometheus
 # scrapes every host's node_exporter and delivers its alerts through Alertmanager; one set of
-# hosts, one converge), and etcd_backup on the etcd scenario's members (it backs them up).
+# hosts, one converge), etcd_backup on the etcd scenario's members (it backs them up), and common
+# before containerd on the same hosts (as site.yml applies them).
 SCENARIO_OF = {
     **{role: "monitoring" for role in ("node_exporter", "prometheus", "alertmanager")},
     "etcd_backup": "etcd",
+    "common": "containerd",
 }
 # keelson_defaults has no tasks (nothing to converge): tests/unit/test_shared_defaults.py checks it.
 ROLES = sorted(
