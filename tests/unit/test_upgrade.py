@@ -145,7 +145,12 @@ def test_the_prober_counts_failed_requests_and_the_seconds_they_span(server: str
     assert found["requests"] >= 23
     assert 3 <= found["failures"] <= found["requests"] - 20
     [window] = found["windows"]
-    # From the first failed request to the next answered one: at least the three failures' span.
+    # From the first failed request to the next answered one, as the loop timed them; at least
+    # the span of the three failures.
+    samples = sorted(polling.samples)
+    failed = next(s for s in samples if not s[2])
+    answered = next(s for s in samples if s[2] and s[0] > failed[0])
+    assert window[:2] == [failed[0], round(answered[0] - failed[0], 3)], (window, samples)
     assert window[1] >= 0.1 and "503" in window[2]
     assert found["disruption_seconds"] == window[1]
 
