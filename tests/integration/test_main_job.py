@@ -467,10 +467,10 @@ class AlertFaults:
 
 @pytest.fixture(scope="module")
 def alert_faults(lab: Path) -> Iterator[AlertFaults]:
-    """The alerts' faults, made by the first test that asks for them (before tests that neither
-    deploy nor touch node3's node_exporter or node1's backup metrics: the alerts' `for:` runs
-    while they do) and put back by test_alerts_reach_the_lab_receiver_and_resolve, or at the
-    end of the module if it did not."""
+    """The alerts' faults, made by the first test that asks for them (before tests whose runs
+    leave node3's node_exporter and node1's backup timer and metrics alone: their tags or limits
+    do not reach them, and the alerts' `for:` runs meanwhile) and put back by
+    test_alerts_reach_the_lab_receiver_and_resolve, or at the end of the module if it did not."""
     faults = AlertFaults(len(receiver_alerts()), docker_exec("node1", "cat", BACKUP_METRICS))
     try:
         stale = int(time.time()) - 4 * 3600
@@ -685,26 +685,6 @@ def test_a_controller_without_the_secrets_key_is_refused_before_any_change(lab: 
         assert run.record["stats"]["changed"] == {}, run.record["stats"]  # type: ignore[index]
 
 
-def test_alerts_reach_the_lab_receiver_and_resolve(alert_faults: AlertFaults) -> None:
-    """node_exporter stopped on node3, and a last good backup 4 hours old on node1 (the faults
-    of alert_faults, made before the tests above): NodeExporterDown (for: 2m) and
-    KeelsonEtcdBackupTooOld reach the lab's alert receiver through Alertmanager, and their
-    resolution does once both are put back."""
-    firing = {
-        ("NodeExporterDown", "node3", "firing"),
-        ("KeelsonEtcdBackupTooOld", "", "firing"),
-    }
-    try:
-        wait_delivered(firing, alert_faults.after, timeout=300)
-    finally:
-        alert_faults.repair()
-    resolved = {
-        ("NodeExporterDown", "node3", "resolved"),
-        ("KeelsonEtcdBackupTooOld", "", "resolved"),
-    }
-    wait_delivered(resolved, alert_faults.after, timeout=180)
-
-
 def kubelet_started(node: str) -> float:
     """When the kubelet of NODE started, in seconds of the machine's monotonic clock (the lab
     hosts share it, so two hosts' times compare)."""
@@ -768,6 +748,76 @@ def test_second_run_with_plain_ansible_changes_nothing(lab: Path) -> None:
     assert isinstance(stats, dict)
     assert stats["changed"] == {}, stats["changed"]
     assert sorted(stats["ok"]) == list(NODES)
+
+
+def test_the_kubelet_configuration_in_force_is_the_roles(lab: Path) -> None:
+    """Anonymous access opened by hand on node2, twice: in kubeadm's copy of the configuration
+    (not read: nothing changes) and in a drop-in of its own (drift: --check names it, a run
+    removes it). An anonymous request to the kubelet is refused before and after. And a kubelet
+    left running an older program than its link's (a run killed before the restart) is drift the
+    run restarts."""
+    anonymous = ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://node2:10250/pods"]
+    assert docker_exec("node1", *anonymous).stdout == "401"
+    edit = docker_exec(
+        "node2",
+        "sh",
+        "-c",
+        f"sed -i '/anonymous:/,/enabled:/s/enabled: false/enabled: true/' {KUBEADM_KUBELET_CONFIG}"
+        f" && grep -A1 'anonymous:' {KUBEADM_KUBELET_CONFIG}",
+    )
+    assert "enabled: true" in edit.stdout, edit.stdout + edit.stderr
+    dropin = "/etc/systemd/system/kubelet.service.d/20-anonymous.conf"
+    planted = subprocess.run(
+        ["docker", "exec", "-i", f"keelson-{LAB}-node2", "sh", "-c", f"cat > {dropin}"],
+        input=ANONYMOUS_DROPIN,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert planted.returncode == 0, planted.stderr
+    # And what a run killed between linking a new kubelet and restarting it leaves: the kubelet
+    # running another file than the link's (here a copy; the link is put back as it was).
+    docker_exec("node2", "sh", "-ec", KILLED_RUN_KUBELET)
+    assert kubelet_program("node2") == "/tmp/kubelet.killed-run"
+
+    drift = keelson("deploy", "-i", str(lab), "--check", "--diff", "--limit", "node2")
+    assert drift.code == 10, drift.out + drift.err
+    assert (
+        "drift: node2: kube_node : Write the kubelet's directories, configuration, unit and"
+        f" drop-in: {dropin}" in drift.out
+    ), drift.out
+    assert "drift: node2: kube_node : Restart the kubelet for a new binary" in drift.out
+    fix = keelson("deploy", "-i", str(lab), "--limit", "node2", "--tags", "kube_node")
+    assert fix.code == 0, fix.out[-3000:] + fix.err
+    assert docker_exec("node2", "test", "-e", dropin).returncode != 0
+    linked = docker_exec("node2", "readlink", "-f", "/usr/local/bin/kubelet").stdout.strip()
+    assert kubelet_program("node2") == linked
+    docker_exec("node2", "rm", "/tmp/kubelet.killed-run")
+    # The kubelet restarted (the handler) with kubeadm's edited copy still on disk: it reads the
+    # role's file, so anonymous access stays off.
+    assert "enabled: true" in docker_exec("node2", "cat", KUBEADM_KUBELET_CONFIG).stdout
+    assert kubelet_anonymous_enabled(lab, "node2") is False
+    assert docker_exec("node1", *anonymous).stdout == "401"
+
+
+def test_alerts_reach_the_lab_receiver_and_resolve(alert_faults: AlertFaults) -> None:
+    """node_exporter stopped on node3, and a last good backup 4 hours old on node1 (the faults
+    of alert_faults, made before the tests above): NodeExporterDown (for: 2m) and
+    KeelsonEtcdBackupTooOld reach the lab's alert receiver through Alertmanager, and their
+    resolution does once both are put back."""
+    firing = {
+        ("NodeExporterDown", "node3", "firing"),
+        ("KeelsonEtcdBackupTooOld", "", "firing"),
+    }
+    try:
+        wait_delivered(firing, alert_faults.after, timeout=300)
+    finally:
+        alert_faults.repair()
+    resolved = {
+        ("NodeExporterDown", "node3", "resolved"),
+        ("KeelsonEtcdBackupTooOld", "", "resolved"),
+    }
+    wait_delivered(resolved, alert_faults.after, timeout=180)
 
 
 @pytest.fixture(scope="module")
@@ -931,56 +981,6 @@ def kubelet_program(node: str) -> str:
     """The file the running kubelet of NODE executes."""
     pid = docker_exec(node, "systemctl", "show", "--property=MainPID", "--value", "kubelet")
     return docker_exec(node, "readlink", f"/proc/{pid.stdout.strip()}/exe").stdout.strip()
-
-
-def test_the_kubelet_configuration_in_force_is_the_roles(lab: Path) -> None:
-    """Anonymous access opened by hand on node2, twice: in kubeadm's copy of the configuration
-    (not read: nothing changes) and in a drop-in of its own (drift: --check names it, a run
-    removes it). An anonymous request to the kubelet is refused before and after. And a kubelet
-    left running an older program than its link's (a run killed before the restart) is drift the
-    run restarts."""
-    anonymous = ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://node2:10250/pods"]
-    assert docker_exec("node1", *anonymous).stdout == "401"
-    edit = docker_exec(
-        "node2",
-        "sh",
-        "-c",
-        f"sed -i '/anonymous:/,/enabled:/s/enabled: false/enabled: true/' {KUBEADM_KUBELET_CONFIG}"
-        f" && grep -A1 'anonymous:' {KUBEADM_KUBELET_CONFIG}",
-    )
-    assert "enabled: true" in edit.stdout, edit.stdout + edit.stderr
-    dropin = "/etc/systemd/system/kubelet.service.d/20-anonymous.conf"
-    planted = subprocess.run(
-        ["docker", "exec", "-i", f"keelson-{LAB}-node2", "sh", "-c", f"cat > {dropin}"],
-        input=ANONYMOUS_DROPIN,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert planted.returncode == 0, planted.stderr
-    # And what a run killed between linking a new kubelet and restarting it leaves: the kubelet
-    # running another file than the link's (here a copy; the link is put back as it was).
-    docker_exec("node2", "sh", "-ec", KILLED_RUN_KUBELET)
-    assert kubelet_program("node2") == "/tmp/kubelet.killed-run"
-
-    drift = keelson("deploy", "-i", str(lab), "--check", "--diff", "--limit", "node2")
-    assert drift.code == 10, drift.out + drift.err
-    assert (
-        "drift: node2: kube_node : Write the kubelet's directories, configuration, unit and"
-        f" drop-in: {dropin}" in drift.out
-    ), drift.out
-    assert "drift: node2: kube_node : Restart the kubelet for a new binary" in drift.out
-    fix = keelson("deploy", "-i", str(lab), "--limit", "node2", "--tags", "kube_node")
-    assert fix.code == 0, fix.out[-3000:] + fix.err
-    assert docker_exec("node2", "test", "-e", dropin).returncode != 0
-    linked = docker_exec("node2", "readlink", "-f", "/usr/local/bin/kubelet").stdout.strip()
-    assert kubelet_program("node2") == linked
-    docker_exec("node2", "rm", "/tmp/kubelet.killed-run")
-    # The kubelet restarted (the handler) with kubeadm's edited copy still on disk: it reads the
-    # role's file, so anonymous access stays off.
-    assert "enabled: true" in docker_exec("node2", "cat", KUBEADM_KUBELET_CONFIG).stdout
-    assert kubelet_anonymous_enabled(lab, "node2") is False
-    assert docker_exec("node1", *anonymous).stdout == "401"
 
 
 def test_a_check_limited_to_the_backup_store_runs_and_finds_no_drift(lab: Path) -> None:
