@@ -63,8 +63,11 @@ molecule: setup
 scenarios:
 	@echo $(SCENARIOS)
 
+## The integration modules, or some (make integration INTEGRATION=tests/integration/test_images.py).
+INTEGRATION ?= tests/integration
+JUNIT ?= .keelson/integration.xml
 integration: setup
-	pytest -q --durations=30 --junitxml=.keelson/integration.xml tests/integration
+	pytest -q --durations=30 --junitxml=$(JUNIT) $(INTEGRATION)
 
 ## Everything CI runs, each stage timed; ends with the stage table (scripts/test-suite).
 test:
