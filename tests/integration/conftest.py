@@ -82,11 +82,17 @@ def lab_up(nodes: int) -> Run:
     )
 
 
+def build_bundle() -> None:
+    """The main job's bundle, as `make lab` builds it: cached after the first build; on a fresh
+    machine this waits for the suite's background build (its per-component locks)."""
+    bundle = keelson("bundle", "build", "--only", BUNDLE, "--kubernetes", KUBE_VERSION)
+    assert bundle.code == 0, bundle.out + bundle.err
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Path]:
     # etcd and containerd come from the bundle (cached after the first build).
-    bundle = keelson("bundle", "build", "--only", BUNDLE, "--kubernetes", KUBE_VERSION)
-    assert bundle.code == 0, bundle.out + bundle.err
+    build_bundle()
     # Fresh hosts every session: a lab kept from an earlier run is already converged.
     keelson("lab", "down", "--name", LAB)
     up = lab_up(3)
