@@ -110,3 +110,38 @@ def test_a_pod_proxy_job_without_its_selector_is_refused() -> None:
         plugin.keelson_pod_proxy_scrape_configs(
             [{"job": "x", "namespace": "n", "port": "p"}], "a:1", TLS, AUTH
         )
+
+
+def _sd_mechanisms(config: object) -> set[str]:
+    """Every `<name>_sd_configs` key anywhere in a scrape configuration."""
+    if isinstance(config, dict):
+        found = {k.removesuffix("_sd_configs") for k in config if k.endswith("_sd_configs")}
+        return found.union(*(_sd_mechanisms(v) for v in config.values()))
+    if isinstance(config, list):
+        return set().union(*(_sd_mechanisms(v) for v in config))
+    return set()
+
+
+def test_the_bundles_prometheus_keeps_every_discovery_the_role_writes() -> None:
+    """promtool (which validates the configuration) knows every mechanism whatever the server
+    was built with: a mechanism the bundle's build tags leave out passes the check and stops
+    Prometheus at its start (session 23: kubernetes_sd_configs with `remove_all_sd` alone)."""
+    from keelson.bundle.recipes import RECIPES
+
+    configs = plugin.keelson_scrape_configs(
+        [{"job": "node", "hosts": ["node1"], "port": 9100}], HOSTVARS
+    ) + plugin.keelson_pod_proxy_scrape_configs(
+        [{"job": "coredns", "namespace": "kube-system", "selector": "a=b", "port": "metrics"}],
+        "10.0.0.1:6443",
+        TLS,
+        AUTH,
+    )
+    written = _sd_mechanisms(configs)
+    assert "kubernetes" in written
+    tags = set(RECIPES["prometheus"].tags)
+    if "remove_all_sd" in tags:
+        # file and http are in upstream's plugins/minimum.go: never removed.
+        kept = {"file", "http"} | {
+            t[len("enable_") : -len("_sd")] for t in tags if t.startswith("enable_")
+        }
+        assert written <= kept, f"the bundle's Prometheus lacks {sorted(written - kept)}"

@@ -180,11 +180,13 @@ RECIPES: dict[str, Recipe] = {
             GoBinary("promtool", "github.com/prometheus/prometheus/cmd/promtool"),
         ),
         ldflags=_PROMETHEUS_VERSION,
-        # builtinassets: the web UI embedded (keelson.bundle.webui builds it). remove_all_sd:
-        # static, file and HTTP service discovery only (the role writes static targets from the
-        # inventory); the cloud SDKs of the other mechanisms were half the build (662 -> 329 CPU
-        # seconds cold). Upstream's release (the `release` source) has them all.
-        tags=("netgo", "builtinassets", "remove_all_sd"),
+        # builtinassets: the web UI embedded (keelson.bundle.webui builds it). remove_all_sd
+        # with enable_kubernetes_sd: static, file, HTTP and Kubernetes service discovery only
+        # (the role's targets: static from the inventory, CoreDNS and kube-state-metrics
+        # through the API server); the cloud SDKs of the other mechanisms were half the build
+        # (662 -> 329 CPU seconds cold; promtool compiles client-go anyway). Upstream's release
+        # (the `release` source) has them all.
+        tags=("netgo", "builtinassets", "remove_all_sd", "enable_kubernetes_sd"),
         archive_dir="prometheus-{bare}.linux-{arch}",
         web_ui="prometheus",
     ),
