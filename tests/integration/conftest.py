@@ -91,7 +91,6 @@ def build_bundle() -> None:
 
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Path]:
-    # etcd and containerd come from the bundle (cached after the first build).
     build_bundle()
     # Fresh hosts every session: a lab kept from an earlier run is already converged.
     keelson("lab", "down", "--name", LAB)

@@ -1,6 +1,8 @@
 import pytest
 from role_plugins import load_filter_plugin
 
+from keelson.bundle.recipes import RECIPES
+
 plugin = load_filter_plugin("monitoring")
 
 HOSTVARS = {
@@ -126,8 +128,6 @@ def test_the_bundles_prometheus_keeps_every_discovery_the_role_writes() -> None:
     """promtool (which validates the configuration) knows every mechanism whatever the server
     was built with: a mechanism the bundle's build tags leave out passes the check and stops
     Prometheus at its start (session 23: kubernetes_sd_configs with `remove_all_sd` alone)."""
-    from keelson.bundle.recipes import RECIPES
-
     configs = plugin.keelson_scrape_configs(
         [{"job": "node", "hosts": ["node1"], "port": 9100}], HOSTVARS
     ) + plugin.keelson_pod_proxy_scrape_configs(
